@@ -1,0 +1,115 @@
+"""Checkpoint file format: everything inference needs travels inside it.
+
+A checkpoint holds the model weights plus the config, layout name, mean face
+and neighbour table, so `load_model(path)` alone rebuilds model + decoder.
+Training state (optimizer, scheduler, RNG, epoch) rides along in `last.pt`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import Config, validate
+from .decode import Decoder
+from .errors import UserError
+from .layout import Layout, get_layout
+from .meanface import reverse_index
+
+FORMAT = "pipnet106-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    decoder: Decoder
+    cfg: Config
+    layout: Layout
+    meanface: np.ndarray
+    nb: np.ndarray
+    raw: dict[str, Any]
+
+
+def make_checkpoint(model: torch.nn.Module, cfg: Config, meanface: np.ndarray, nb: np.ndarray,
+                    **extra: Any) -> dict[str, Any]:
+    state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    return {"format": FORMAT, "version": VERSION, "model": state, "config": cfg.to_dict(),
+            "layout": cfg.layout, "meanface": np.asarray(meanface).tolist(), "nb": np.asarray(nb).tolist(), **extra}
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """torch.load with one-line errors for missing, corrupt or foreign files."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: checkpoint not found")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:  # pickle/zip errors vary by torch version
+        raise UserError(f"{p}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise UserError(f"{p}: not a pipnet106 checkpoint (wrong weights file?)")
+    return ck
+
+
+def load_model(path: str | Path, layout: str | None = None, device: str = "cpu") -> LoadedModel:
+    """Rebuild model + decoder from a checkpoint; `layout` (if given) must match."""
+    from .models import build_model
+
+    ck = read_checkpoint(path)
+    cfg = Config.from_dict({**ck["config"], "pretrained": "", "init": ""})
+    validate(cfg)
+    lay = get_layout(cfg.layout)
+    if layout is not None and get_layout(layout).name != lay.name:
+        raise UserError(f"{path}: checkpoint is for layout {lay.name}, expected {get_layout(layout).name}")
+    meanface = np.asarray(ck["meanface"], dtype=np.float64)
+    nb = np.asarray(ck["nb"], dtype=np.int64)
+    if meanface.shape != (lay.num_points, 2) or nb.shape != (lay.num_points, cfg.num_nb):
+        raise UserError(f"{path}: mean face / neighbour table do not match layout {lay.name}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "from scratch" warning is for training only
+        model = build_model(cfg)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise UserError(f"{path}: weights do not fit the configured network ({str(e).splitlines()[0]})") from None
+    model.eval().to(device)
+    decoder = Decoder(reverse_index(nb), cfg.num_nb).to(device)
+    return LoadedModel(model, decoder, cfg, lay, meanface, nb, ck)
+
+
+def init_from(model: torch.nn.Module, path: str | Path, cfg: Config, nb: np.ndarray) -> str:
+    """Copy weights from a checkpoint for fine-tuning; returns a one-line report.
+
+    Layout must match. Tensors whose shapes differ (e.g. another num_nb) are
+    skipped and reported; a different neighbour table is reported too, since
+    the neighbour heads then start from weights that predict other points.
+    """
+    ck = read_checkpoint(path)
+    src_layout = get_layout(ck["config"]["layout"]).name
+    if src_layout != get_layout(cfg.layout).name:
+        raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {get_layout(cfg.layout).name}")
+    own = _unwrap(model).state_dict()
+    loaded, skipped = {}, []
+    for k, v in ck["model"].items():
+        if k in own and own[k].shape == v.shape:
+            loaded[k] = v
+        else:
+            skipped.append(k)
+    _unwrap(model).load_state_dict(loaded, strict=False)
+    msg = f"init: {len(loaded)}/{len(own)} tensors from {path}"
+    if skipped:
+        msg += f"; {len(skipped)} skipped (shape/architecture differs)"
+    src_nb = np.asarray(ck["nb"])
+    if src_nb.shape != np.asarray(nb).shape or not np.array_equal(src_nb, nb):
+        msg += "; NOTE neighbour table differs from the checkpoint's (neighbour heads re-learn)"
+    return msg
+

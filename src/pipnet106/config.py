@@ -1,0 +1,162 @@
+"""One flat config dataclass, loaded from YAML and overridable from the CLI.
+
+Defaults follow the PIPNet paper (input 256, stride 32, 10 neighbours, Adam
+1e-4 decayed x0.1 at epochs 30 and 50, 60 epochs, batch 16). Every field is
+checked in `validate`, so a bad value stops at once with one line.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass
+class Config:
+    # what is predicted
+    layout: str = "lapa106"
+    input_size: int = 256
+    grayscale: bool = False
+    crop_enlarge: float = 1.25
+    # network
+    backbone: str = "mobilenet_v2"
+    width: int = 0
+    """mobilenet_v2 last 1x1 conv width: 1280 (stock), 640, or 320 (removed). 0 = stock."""
+    net_stride: int = 32
+    num_nb: int = 10
+    pretrained: str = ""
+    """Local path to ImageNet weights for the backbone (state dict). Empty = from scratch."""
+    init: str = ""
+    """Checkpoint to fine-tune from ('starter' or a path)."""
+    # data
+    data: str = ""
+    train_list: str = "train.txt"
+    test_list: str = "test.txt"
+    workers: int = 2
+    # optimisation
+    epochs: int = 60
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    decay_epochs: list[int] = field(default_factory=lambda: [30, 50])
+    decay_gamma: float = 0.1
+    cls_weight: float = 10.0
+    reg_weight: float = 1.0
+    # augmentation (probabilities and ranges)
+    rotate_prob: float = 0.5
+    rotate_deg: float = 30.0
+    scale_prob: float = 0.5
+    scale_range: float = 0.1
+    shift_prob: float = 0.5
+    shift_frac: float = 0.05
+    flip_prob: float = 0.5
+    occlude_prob: float = 0.3
+    blur_prob: float = 0.1
+    color_prob: float = 0.5
+    # run
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    out: str = "runs/exp"
+    norm: str = "outer_eye"
+    tensorboard: bool = False
+    max_steps_per_epoch: int = 0
+    """Cap steps per epoch (0 = full epoch); for smoke tests and quick experiments."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"unknown config key(s): {', '.join(unknown)}")
+        cfg = cls()
+        for k, v in d.items():
+            setattr(cfg, k, _coerce(k, v))
+        return cfg
+
+    def override(self, assignments: list[str]) -> "Config":
+        """Apply ``key=value`` strings (values parsed as YAML) and return a new config."""
+        d = self.to_dict()
+        for a in assignments or []:
+            if "=" not in a:
+                raise UserError(f"--set expects key=value, got {a!r}")
+            k, v = a.split("=", 1)
+            d[k.strip()] = yaml.safe_load(v)
+        return Config.from_dict(d)
+
+
+def _coerce(key: str, value: Any) -> Any:
+    hint = get_type_hints(Config)[key]
+    try:
+        if hint is bool and isinstance(value, str):
+            return value.lower() in ("1", "true", "yes", "on")
+        if hint is bool:
+            return bool(value)
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return "" if value is None else str(value)
+        if getattr(hint, "__origin__", None) is list:
+            return [int(x) for x in (value if isinstance(value, (list, tuple)) else [value])]
+    except (TypeError, ValueError):
+        raise UserError(f"config key {key}: cannot use {value!r} as {getattr(hint, '__name__', hint)}") from None
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """YAML file (optional) + ``key=value`` overrides -> validated Config."""
+    cfg = Config()
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"{p}: config file not found")
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(d, dict):
+            raise UserError(f"{p}: config must be a mapping of key: value")
+        try:
+            cfg = Config.from_dict(d)
+        except UserError as e:
+            raise UserError(f"{p}: {e}") from None
+    cfg = cfg.override(overrides or [])
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    from .layout import get_layout
+
+    try:
+        get_layout(cfg.layout)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if cfg.net_stride not in (16, 32, 64, 128):
+        raise UserError(f"net_stride must be one of 16, 32, 64, 128 (got {cfg.net_stride})")
+    if cfg.input_size % cfg.net_stride != 0 or cfg.input_size < cfg.net_stride:
+        raise UserError(f"input_size {cfg.input_size} must be a positive multiple of net_stride {cfg.net_stride}")
+    if cfg.num_nb < 0:
+        raise UserError(f"num_nb must be >= 0 (got {cfg.num_nb})")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
+        raise UserError("epochs, batch_size and lr must be positive")
+    from .models import BACKBONES  # late import: models need torch
+
+    if cfg.backbone not in BACKBONES:
+        raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(sorted(BACKBONES))}")
+    if cfg.width and cfg.backbone != "mobilenet_v2":
+        raise UserError("width is a mobilenet_v2 option (1280, 640 or 320)")
+    if cfg.width not in (0, 320, 640, 1280):
+        raise UserError(f"mobilenet_v2 width must be 1280, 640 or 320 (got {cfg.width})")

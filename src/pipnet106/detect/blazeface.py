@@ -1,0 +1,273 @@
+"""BlazeFace: MediaPipe's SSD face detectors, shipped as ONNX inside the package.
+
+Two models (weights: Google's MediaPipe, Apache-2.0, see assets/NOTICE-mediapipe.txt;
+converted by tools/convert_blazeface.py):
+
+* ``short``: 128x128 input, 896 anchors, trained on faces that fill a good part
+  of the frame (selfies, portraits, crops).
+* ``full``: 192x192 input, 2304 anchors on a stride-4 grid, trained for faces
+  at a distance (group photos).
+
+Pipeline: letterbox the image into the square input (aspect kept, black
+border), run the network (onnxruntime when installed, else OpenCV's dnn), turn
+each anchor's regression into a box + 6 keypoints, sigmoid the score, merge
+overlapping boxes with weighted NMS, map back to source pixels. Large images
+with small faces can also be cut into overlapping tiles (`tile`), each tile
+run as its own letterboxed input, so a face keeps enough input pixels.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..crop import CropTransform, letterbox_transform
+from ..errors import UserError
+from .base import Detection, check_image, finish, nms
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the decoder needs to know about one network (MediaPipe's SSD anchor options)."""
+
+    file: str
+    size: int
+    strides: tuple[int, ...]
+    anchors_per_layer: int
+    """Anchors each layer adds per location: one per aspect ratio (only 1.0 here),
+    plus one when MediaPipe's `interpolated_scale_aspect_ratio` is set."""
+    score_threshold: float
+    """MediaPipe's own `min_score_thresh` for this model."""
+
+
+MODELS = {
+    "short": ModelSpec("blazeface_short.onnx", 128, (8, 16, 16, 16), 2, 0.5),
+    "full": ModelSpec("blazeface_full.onnx", 192, (4,), 1, 0.6),
+}
+
+
+def ssd_anchor_centres(size: int, strides: tuple[int, ...], per_layer: int) -> np.ndarray:
+    """(N, 2) anchor centres, normalized to [0, 1], in the network's output order.
+
+    Consecutive layers with the same stride share one feature map and stack
+    their anchors per location; locations run row by row, anchors innermost.
+    With fixed anchor size every anchor is 1 x 1, so only the centres matter.
+    """
+    out = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        fm = math.ceil(size / strides[i])
+        c = (np.arange(fm) + 0.5) / fm
+        ys, xs = np.meshgrid(c, c, indexing="ij")
+        grid = np.stack([xs, ys], -1).reshape(-1, 1, 2)
+        out.append(np.repeat(grid, (j - i) * per_layer, axis=1).reshape(-1, 2))
+        i = j
+    return np.concatenate(out).astype(np.float64)
+
+
+def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size: int,
+           threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw outputs -> boxes (M, 4) and keypoints (M, 6, 2) in input pixels, scores (M,).
+
+    The regression is in input pixels relative to the anchor centre (x before y);
+    dividing by the input size and adding the normalized anchor gives [0, 1] coordinates.
+    """
+    reg = regressors.reshape(-1, 16).astype(np.float64)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits.reshape(-1).astype(np.float64), -100, 100)))
+    keep = np.flatnonzero(scores >= threshold)
+    reg, scores, a = reg[keep], scores[keep], anchors[keep]
+    cx = reg[:, 0] / size + a[:, 0]
+    cy = reg[:, 1] / size + a[:, 1]
+    w = reg[:, 2] / size
+    h = reg[:, 3] / size
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1) * size
+    kps = (reg[:, 4:16].reshape(-1, 6, 2) / size + a[:, None, :]) * size
+    return boxes, kps, scores
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, CropTransform]:
+    """Square `size` input with the whole image centred, plus the source->input transform.
+
+    Strong shrinking first averages k x k pixel blocks (exact, anti-aliased), then
+    warps the rest, so the result matches `CropTransform` exactly.
+    """
+    h, w = image.shape[:2]
+    t = letterbox_transform(w, h, size)
+    k = int(1.0 / (2.0 * t.scale)) if t.scale < 0.5 else 1
+    if k > 1:
+        ph, pw = -h % k, -w % k
+        img = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_REPLICATE) if ph or pw else image
+        img = cv2.resize(img, ((w + pw) // k, (h + ph) // k), interpolation=cv2.INTER_AREA)
+        canvas = CropTransform(t.scale * k, t.offset_x, t.offset_y, size).apply(img)
+    else:
+        canvas = t.apply(image)
+    return canvas, t
+
+
+def to_input(canvas_bgr: np.ndarray) -> np.ndarray:
+    """BGR uint8 (S, S, 3) -> float32 (1, 3, S, S) RGB in [-1, 1]."""
+    x = canvas_bgr[:, :, ::-1].astype(np.float32) * (1.0 / 127.5) - 1.0
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+class _Runner:
+    """One network, run by onnxruntime when importable, else by OpenCV's dnn module."""
+
+    def __init__(self, path: Path, engine: str, threads: int | None) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()
+        if engine == "onnxruntime":
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            if threads:
+                so.intra_op_num_threads = threads
+                so.inter_op_num_threads = 1
+            so.log_severity_level = 3
+            self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        else:
+            self.net = cv2.dnn.readNetFromONNX(str(path))
+            self.out_names = list(self.net.getUnconnectedOutLayersNames())
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.engine == "onnxruntime":
+            reg, sc = self.sess.run(["regressors", "scores"], {"image": x})
+            return reg, sc
+        with self.lock:  # a cv2.dnn Net is not safe to share between threads
+            self.net.setInput(x)
+            outs = dict(zip(self.out_names, self.net.forward(self.out_names)))
+        return outs["regressors"], outs["scores"]
+
+
+def _pick_engine(engine: str) -> str:
+    if engine not in ("auto", "onnxruntime", "opencv"):
+        raise UserError(f"blazeface engine must be auto, onnxruntime or opencv, got '{engine}'")
+    if engine != "auto":
+        return engine
+    try:
+        import onnxruntime  # noqa: F401
+
+        return "onnxruntime"
+    except ImportError:
+        return "opencv"
+
+
+@lru_cache(maxsize=8)
+def _runner(model: str, engine: str, threads: int | None) -> _Runner:
+    path = ASSETS / MODELS[model].file
+    if not path.is_file():
+        raise UserError(f"{path}: BlazeFace model file missing from the installed package; reinstall pipnet106")
+    try:
+        return _Runner(path, engine, threads)
+    except ImportError:
+        raise UserError("blazeface engine 'onnxruntime' is not installed; pip install onnxruntime "
+                        "or use engine='opencv'") from None
+
+
+@lru_cache(maxsize=8)
+def _anchors(model: str) -> np.ndarray:
+    s = MODELS[model]
+    return ssd_anchor_centres(s.size, s.strides, s.anchors_per_layer)
+
+
+def tile_grid(width: int, height: int, tile: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Overlapping square windows (x0, y0, x1, y1) of side `tile` covering the image.
+
+    Neighbouring windows overlap by at least `overlap` of a side so a face cut
+    by one window's edge is whole in the next one.
+    """
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        step = tile * (1.0 - overlap)
+        count = math.ceil((n - tile) / step) + 1
+        return [round(i * (n - tile) / (count - 1)) for i in range(count)]
+
+    return [(x, y, min(x + tile, width), min(y + tile, height)) for y in starts(height) for x in starts(width)]
+
+
+def _cut_by_window(box: np.ndarray, window: tuple[int, int, int, int], width: int, height: int) -> bool:
+    """True when the box runs into a window edge that is not an image edge (a part-face)."""
+    x0, y0, x1, y1 = window
+    m = 0.02 * max(x1 - x0, y1 - y0)
+    return bool((x0 > 0 and box[0] < x0 + m) or (y0 > 0 and box[1] < y0 + m)
+                or (x1 < width and box[2] > x1 - m) or (y1 < height and box[3] > y1 - m))
+
+
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace via ONNX; no download, no mediapipe needed.
+
+    model: "full" (default, faces near and far) or "short" (large faces only, fastest).
+    score_threshold: minimum sigmoid score (MediaPipe uses 0.5 short / 0.6 full).
+    nms_iou: boxes overlapping more than this are merged (weighted NMS).
+    tile: when the image's long side exceeds ``tile * 1.5`` pixels, also run on
+        overlapping `tile` x `tile` windows (plus the whole image) and merge; finds
+        small faces in large group photos at the cost of one run per window.
+        0 or None turns tiling off.
+    engine: "auto" (onnxruntime if installed, else OpenCV dnn), "onnxruntime", "opencv".
+    threads: intra-op threads for onnxruntime (None = its default).
+    """
+
+    def __init__(self, model: str = "full", score_threshold: float | None = None, nms_iou: float = 0.3,
+                 tile: int | None = None, engine: str = "auto", threads: int | None = None) -> None:
+        if model not in MODELS:
+            raise UserError(f"blazeface model must be one of {', '.join(MODELS)}, got '{model}'")
+        if tile is not None and tile and tile < 64:
+            raise UserError(f"blazeface tile must be at least 64 pixels (or 0 for none), got {tile}")
+        self.model = model
+        self.spec = MODELS[model]
+        self.score_threshold = self.spec.score_threshold if score_threshold is None else float(score_threshold)
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise UserError(f"blazeface score_threshold must be in [0, 1], got {score_threshold}")
+        self.nms_iou = float(nms_iou)
+        self.tile = int(tile) if tile else 0
+        self.engine = _pick_engine(engine)
+        self.runner = _runner(model, self.engine, threads)
+        self.anchors = _anchors(model)
+        self.name = f"blazeface-{model}"
+
+    def detect_window(self, image: np.ndarray, window: tuple[int, int, int, int] | None = None) -> list[Detection]:
+        """Raw (pre-NMS) detections of one letterboxed window, in source pixels."""
+        x0, y0 = (window[0], window[1]) if window else (0, 0)
+        part = image[window[1]:window[3], window[0]:window[2]] if window else image
+        canvas, t = letterbox(part, self.spec.size)
+        reg, logits = self.runner(to_input(canvas))
+        boxes, kps, scores = decode(reg, logits, self.anchors, self.spec.size, self.score_threshold)
+        shift = np.array([x0, y0], dtype=np.float64)
+        out = []
+        for b, k, s in zip(boxes, kps, scores):
+            box = (t.to_source(b.reshape(2, 2)) + shift).reshape(4)
+            if window and _cut_by_window(box, window, image.shape[1], image.shape[0]):
+                continue
+            out.append(Detection(box, float(s), t.to_source(k) + shift))
+        return out
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
+        image = check_image(image_bgr)
+        h, w = image.shape[:2]
+        dets = self.detect_window(image)
+        if self.tile and max(w, h) > 1.5 * self.tile:
+            for win in tile_grid(w, h, self.tile):
+                dets += self.detect_window(image, win)
+        return finish(nms(dets, self.nms_iou, weighted=True), image, self.score_threshold)
+
+
+def short_range(**kw) -> BlazeFaceDetector:
+    """BlazeFace short-range (128 px input): big faces, fastest."""
+    return BlazeFaceDetector(model="short", **kw)
+
+
+def full_range(**kw) -> BlazeFaceDetector:
+    """BlazeFace full-range (192 px input): faces near and far."""
+    return BlazeFaceDetector(model="full", **kw)

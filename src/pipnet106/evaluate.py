@@ -1,0 +1,165 @@
+"""Accuracy: NME, failure rate, AUC, per-region NME, CED plot, worst cases.
+
+`pipnet106 eval --weights best.pt --data prepared_dir` writes a JSON report,
+a cumulative-error plot and drawings of the worst images. The same
+`predict_loader` and `nme` serve the per-epoch validation in training.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .errors import UserError
+from .fileio import atomic_write_image, atomic_write_json, atomic_write
+from .layout import Layout
+
+
+def nme(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye",
+        points: np.ndarray | None = None) -> np.ndarray:
+    """Per-sample NME of (M, N, 2) predictions; missing ground truth (NaN) is ignored.
+
+    `points` restricts the mean to a subset of landmark indices (a region).
+    """
+    err = np.linalg.norm(pred - gt, axis=-1)  # (M, N)
+    d = layout.norm_distance(gt, norm)        # (M,)
+    if np.isnan(d).any():
+        raise UserError(f"normalization {norm!r} needs points that are missing in some labels")
+    if points is not None:
+        err = err[:, points]
+    valid = np.isfinite(err)
+    per = np.where(valid, err, 0.0).sum(1) / np.maximum(valid.sum(1), 1)
+    return per / np.maximum(d, 1e-9)
+
+
+def auc_fr(nmes: np.ndarray, threshold: float = 0.10) -> tuple[float, float]:
+    """Area under the cumulative error curve up to `threshold` (normalized to 1) and failure rate."""
+    nmes = np.sort(np.asarray(nmes))
+    xs = np.linspace(0.0, threshold, 1001)
+    ced = np.searchsorted(nmes, xs, side="right") / max(len(nmes), 1)
+    return float(np.trapezoid(ced, xs) / threshold), float((nmes > threshold).mean())
+
+
+@torch.no_grad()
+def predict_loader(model, decoder, loader: DataLoader, device: torch.device, layout: Layout,
+                   flip: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run a model over a loader -> (pred (M,N,2), conf (M,N), gt (M,N,2)), all normalized to the crop."""
+    model.eval()
+    preds, confs, gts = [], [], []
+    it = tqdm(loader, desc="eval", unit="batch", leave=False) if progress else loader
+    for x, tgt in it:
+        x = x.to(device)
+        pts, conf = decoder(*model(x))
+        if flip:
+            fpts, fconf = decoder(*model(torch.flip(x, dims=[3])))
+            fpts = fpts[:, layout.flip_index]
+            fpts = torch.stack([1.0 - fpts[..., 0], fpts[..., 1]], dim=-1)
+            pts, conf = (pts + fpts) / 2, (conf + fconf[:, layout.flip_index]) / 2
+        preds.append(pts.float().cpu().numpy())
+        confs.append(conf.float().cpu().numpy())
+        gts.append(tgt["points"].numpy())
+    return np.concatenate(preds), np.concatenate(confs), np.concatenate(gts)
+
+
+def report(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye",
+           threshold: float = 0.10) -> dict:
+    per = nme(pred, gt, layout, norm)
+    auc, fr = auc_fr(per, threshold)
+    out = {"num_samples": int(len(per)), "norm": norm, "nme": float(per.mean()),
+           "nme_median": float(np.median(per)), f"auc@{threshold:g}": auc, f"fr@{threshold:g}": fr}
+    if threshold != 0.10:
+        out["auc@0.1"], out["fr@0.1"] = auc_fr(per, 0.10)
+    out["regions"] = {g: float(nme(pred, gt, layout, norm, layout.region_index(g)).mean()) for g in layout.groups}
+    return out
+
+
+def plot_ced(per_sample: np.ndarray, path: Path, threshold: float, title: str) -> bool:
+    """Cumulative error distribution PNG; returns False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    xs = np.linspace(0, max(threshold * 1.5, 1e-3), 300)
+    ced = np.searchsorted(np.sort(per_sample), xs, side="right") / len(per_sample)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(xs * 100, ced * 100)
+    ax.axvline(threshold * 100, color="gray", ls="--")
+    ax.set(xlabel="NME (%)", ylabel="images (%)", title=title, ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return True
+
+
+def evaluate(weights: str | Path, data: str | Path, split: str = "test", norm: str | None = None,
+             threshold: float = 0.10, flip: bool = False, out: str | Path | None = None, worst: int = 10,
+             batch_size: int = 32, device: str = "cpu", workers: int = 0) -> dict:
+    """Evaluate a checkpoint on a prepared folder's list; write the report to `out` when given."""
+    from .checkpoint import load_model
+    from .data import LandmarkDataset
+    from .draw import draw_points
+
+    dev = torch.device(device)
+    lm = load_model(weights, device=device)
+    norm = norm or lm.cfg.norm
+    list_name = {"test": lm.cfg.test_list, "train": lm.cfg.train_list}.get(split, split)
+    ds = LandmarkDataset(data, list_name, lm.cfg, lm.layout, lm.nb, train=False)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
+    pred, conf, gt = predict_loader(lm.model, lm.decoder, loader, dev, lm.layout, flip=flip, progress=True)
+    rep = {"weights": str(weights), "data": str(data), "split": split, "flip_tta": flip,
+           **report(pred, gt, lm.layout, norm, threshold)}
+    per = nme(pred, gt, lm.layout, norm)
+    if out:
+        out = Path(out)
+        order = np.argsort(-per)[:worst]
+        rep["worst"] = [{"image": ds.entries[i][0], "nme": float(per[i])} for i in order]
+        size = lm.cfg.input_size
+        for rank, i in enumerate(order):
+            image, _, _ = ds.load(int(i))
+            canvas = draw_points(image, gt[i] * size, lm.layout, color=(0, 255, 0))
+            canvas = draw_points(canvas, pred[i] * size, lm.layout)
+            atomic_write_image(out / "worst" / f"{rank:02d}_{Path(ds.entries[i][0]).stem}.png", canvas)
+        rep["ced_plot"] = str(out / "ced.png") if plot_ced(per, out / "ced.png", threshold, f"CED ({norm})") else None
+        atomic_write_json(out / "eval.json", rep)
+        atomic_write_json(out / "per_sample.json", [{"image": e[0], "nme": float(v)} for e, v in zip(ds.entries, per)])
+    return rep
+
+
+def format_report(rep: dict) -> str:
+    keys = [k for k in rep if k.startswith(("auc@", "fr@"))]
+    lines = [f"NME ({rep['norm']}): {rep['nme'] * 100:.3f}%  median {rep['nme_median'] * 100:.3f}%  "
+             + "  ".join(f"{k.upper()}: {rep[k] * 100:.2f}%" for k in keys) + f"  n={rep['num_samples']}"]
+    lines += [f"  {g:<8} {v * 100:.3f}%" for g, v in rep["regions"].items()]
+    return "\n".join(lines)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)",
+                       description="Evaluate a checkpoint: NME, failure rate, AUC, per-region NME, CED plot, worst images.")
+    p.add_argument("--weights", required=True, help="checkpoint (best.pt / last.pt)")
+    p.add_argument("--data", required=True, help="prepared folder (output of `pipnet106 prepare`)")
+    p.add_argument("--split", default="test", help="test, train, or a list file name in the folder")
+    p.add_argument("--norm", default=None, help="outer_eye (default, 66/79), pupil, or bbox (sqrt(w*h))")
+    p.add_argument("--threshold", type=float, default=0.10, help="failure threshold for FR and AUC")
+    p.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation")
+    p.add_argument("--out", default=None, help="folder for eval.json, ced.png, worst/ (default: next to weights)")
+    p.add_argument("--worst", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = args.out or str(Path(args.weights).parent / f"eval_{args.split}")
+    rep = evaluate(args.weights, args.data, args.split, args.norm, args.threshold, args.flip, out, args.worst,
+                   args.batch_size, args.device)
+    print(format_report(rep))
+    print(f"report: {out}/eval.json")
+    return 0

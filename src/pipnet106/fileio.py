@@ -1,0 +1,140 @@
+"""Atomic writes and safe image reading.
+
+Every file the toolkit writes goes through a temp file in the same folder
+followed by `os.replace`, so a kill never leaves half a checkpoint or list.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from .errors import SampleError, UserError
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
+    """Call `write(fileobj)` on a temp file next to `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda f: f.write(data), "wb")
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda f: f.write(text), "w")
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def atomic_write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
+    """Encode with OpenCV by the extension of `path` and write atomically."""
+    path = Path(path)
+    ext = path.suffix.lower() or ".png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, image, params)
+    if not ok:
+        raise UserError(f"{path}: could not encode image as {ext}")
+    return atomic_write_bytes(path, buf.tobytes())
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    import torch
+
+    def _write(f):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        f.write(buf.getvalue())
+
+    return atomic_write(path, _write, "wb")
+
+
+def _exif_orientation(data: bytes) -> int:
+    """EXIF orientation tag (1 = upright) of a JPEG/PNG/WebP byte string, 1 when absent."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+_ORIENT = {
+    2: lambda im: cv2.flip(im, 1),
+    3: lambda im: cv2.rotate(im, cv2.ROTATE_180),
+    4: lambda im: cv2.flip(im, 0),
+    5: lambda im: cv2.flip(cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE), 1),
+    6: lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda im: cv2.flip(cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE), 1),
+    8: lambda im: cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def read_image(path: str | Path, exif: bool = True) -> np.ndarray:
+    """Read an image as BGR uint8 (H, W, 3), as a viewer shows it.
+
+    Grayscale and 4-channel files become 3-channel; EXIF orientation is applied
+    when `exif` is true, so labels drawn on the viewed image line up. Raises
+    `SampleError` (reason 'unreadable image' / 'missing image') with the path.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SampleError(path, "missing image") from None
+    except OSError as e:
+        raise SampleError(path, "unreadable image", e.strerror or str(e)) from None
+    if not data:
+        raise SampleError(path, "unreadable image", "empty file")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise SampleError(path, "unreadable image", "not a decodable image")
+    image = to_bgr(image)
+    if exif:
+        orient = _exif_orientation(data)
+        if orient in _ORIENT:
+            image = _ORIENT[orient](image)
+    return np.ascontiguousarray(image)
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """Any of gray (H, W), (H, W, 1), BGR, BGRA, 16-bit -> BGR uint8."""
+    if image.dtype == np.uint16:
+        image = (image / 257).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTS

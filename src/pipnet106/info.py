@@ -1,0 +1,98 @@
+"""``pipnet106 info``: what a config builds (backbone, grid, parameters, FLOPs).
+
+Answers "how big and how slow is this model" before training anything. ``--all``
+prints the same numbers for the standard configurations so choices can be compared.
+FLOPs are 2 x multiply-accumulates of conv/linear layers (see `models.count_flops`).
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from .config import Config, load_config
+
+STANDARD = [  # (label, backbone, width)
+    ("mobilenet_v2 w320", "mobilenet_v2", 320),
+    ("mobilenet_v2 w640", "mobilenet_v2", 640),
+    ("mobilenet_v2 w1280", "mobilenet_v2", 1280),
+    ("resnet18", "resnet18", 0),
+]
+STANDARD_SIZES = (128, 256)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="show model size, grid, parameters and FLOPs of a config",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="YAML config (defaults if omitted)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable), e.g. --set backbone=resnet18")
+    p.add_argument("--all", action="store_true",
+                   help="table for the standard configurations (mobilenet_v2 320/640/1280, resnet18) at 128 and 256")
+    p.set_defaults(func=run)
+
+
+def describe(cfg: Config) -> dict:
+    """Numbers for one config (no pretrained weights are loaded: only shapes matter)."""
+    from .layout import get_layout
+    from .models import build_model, count_flops, count_params
+
+    model = build_model(_no_pretrained(cfg), warn_scratch=False)
+    return {
+        "backbone": cfg.backbone,
+        "width": model.backbone.out_channels,
+        "net_stride": cfg.net_stride,
+        "grid": cfg.input_size // cfg.net_stride,
+        "input_size": cfg.input_size,
+        "num_points": get_layout(cfg.layout).num_points,
+        "num_nb": cfg.num_nb,
+        "params": count_params(model),
+        "flops": count_flops(model, cfg.input_size),
+    }
+
+
+def _no_pretrained(cfg: Config) -> Config:
+    d = cfg.to_dict()
+    d["pretrained"] = ""
+    return Config.from_dict(d)
+
+
+def _fmt_m(v: int) -> str:
+    return f"{v / 1e6:.2f}M"
+
+
+def _fmt_g(v: int) -> str:
+    return f"{v / 1e9:.3f}G"
+
+
+def table(rows: list[dict]) -> str:
+    head = ["backbone", "width", "input", "stride", "grid", "params", "FLOPs"]
+    body = [[r["backbone"], str(r["width"]), str(r["input_size"]), str(r["net_stride"]), f"{r['grid']}x{r['grid']}",
+             _fmt_m(r["params"]), _fmt_g(r["flops"])] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if args.all:
+            rows = []
+            for _, backbone, width in STANDARD:
+                for size in STANDARD_SIZES:
+                    c = cfg.override([f"backbone={backbone}", f"width={width}", f"input_size={size}"])
+                    rows.append(describe(c))
+            print(f"layout {cfg.layout}, net_stride {cfg.net_stride}, num_nb {cfg.num_nb}; FLOPs = 2 x MACs")
+            print(table(rows))
+            return 0
+        r = describe(cfg)
+    print(f"backbone     {r['backbone']}" + (" (pretrained: " + cfg.pretrained + ")" if cfg.pretrained else ""))
+    print(f"width        {r['width']} (backbone output channels)")
+    print(f"net stride   {r['net_stride']}")
+    print(f"grid         {r['grid']}x{r['grid']}")
+    print(f"input size   {r['input_size']}x{r['input_size']}")
+    print(f"landmarks    {r['num_points']} ({cfg.layout}), {r['num_nb']} neighbours each")
+    print(f"parameters   {r['params']:,} ({_fmt_m(r['params'])})")
+    print(f"FLOPs        {r['flops']:,} ({_fmt_g(r['flops'])}, = 2 x MACs)")
+    return 0
