@@ -215,7 +215,8 @@ class Converter:
         o.Init(table.Bytes, table.Pos)
         return o
 
-    def convert(self) -> "onnx.ModelProto":  # noqa: F821
+    def convert(self):
+        """The whole subgraph as an onnx.ModelProto."""
         from onnx import TensorProto, helper
 
         self.load_constants()

@@ -86,6 +86,13 @@ def load_model(path: str | Path, layout: str | None = None, device: str = "cpu")
     return LoadedModel(model, decoder, cfg, lay, meanface, nb, ck)
 
 
+def check_init_layout(ck: dict[str, Any], cfg: Config, path: str | Path) -> None:
+    """A fine-tuning checkpoint must predict the run's layout (checked before its mean face is used)."""
+    src_layout = get_layout(ck["config"]["layout"]).name
+    if src_layout != get_layout(cfg.layout).name:
+        raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {get_layout(cfg.layout).name}")
+
+
 def init_from(model: torch.nn.Module, path: str | Path, cfg: Config, nb: np.ndarray) -> str:
     """Copy weights from a checkpoint for fine-tuning; returns a one-line report.
 
@@ -94,9 +101,7 @@ def init_from(model: torch.nn.Module, path: str | Path, cfg: Config, nb: np.ndar
     the neighbour heads then start from weights that predict other points.
     """
     ck = read_checkpoint(path)
-    src_layout = get_layout(ck["config"]["layout"]).name
-    if src_layout != get_layout(cfg.layout).name:
-        raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {get_layout(cfg.layout).name}")
+    check_init_layout(ck, cfg, path)
     own = _unwrap(model).state_dict()
     loaded, skipped = {}, []
     for k, v in ck["model"].items():

@@ -227,7 +227,8 @@ def read_list(path: str | Path, num_points: int) -> list[tuple[str, np.ndarray]]
     """Read a PIPNet list file -> [(name, (N, 2) normalized points)].
 
     Names may contain spaces (the last 2N fields are the numbers). Blank lines and ``#`` comments
-    are ignored. A bad line raises `UserError` naming the file and line.
+    are ignored. A missing point is written ``nan nan`` and comes back as a NaN row (training masks
+    it); any other non-finite value, or half a NaN pair, raises `UserError` naming the file and line.
     """
     path = Path(path)
     try:
@@ -248,7 +249,8 @@ def read_list(path: str | Path, num_points: int) -> list[tuple[str, np.ndarray]]
             pts = np.array(parts[1:], dtype=np.float64).reshape(num_points, 2)
         except ValueError:
             raise UserError(f"{path}:{n}: non-numeric value") from None
-        if not np.isfinite(pts).all():
+        missing = np.isnan(pts).all(axis=1)  # "nan nan": a point not labelled in this sample
+        if not (np.isfinite(pts).all(axis=1) | missing).all():
             raise UserError(f"{path}:{n}: non-finite value")
         out.append((parts[0], pts))
     return out

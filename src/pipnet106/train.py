@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoint import init_from, make_checkpoint, read_checkpoint
+from .checkpoint import check_init_layout, init_from, make_checkpoint, read_checkpoint
 from .config import Config, load_config
 from .data import LandmarkDataset
 from .decode import Decoder
@@ -113,6 +113,8 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
 
     # ---- mean face and neighbours (from the checkpoint we fine-tune from, so its heads stay meaningful) ----
     init_ck = read_checkpoint(resolve_init(cfg.init)) if (cfg.init and state is None) else None
+    if init_ck is not None:
+        check_init_layout(init_ck, cfg, resolve_init(cfg.init))  # before its mean face is used
     if state is not None:
         meanface = np.asarray(state["meanface"])
     elif init_ck is not None and init_ck["config"]["num_nb"] == cfg.num_nb:
@@ -188,7 +190,9 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
             sampler.set_epoch(epoch, skip * cfg.batch_size)
         train_ds.set_epoch(epoch)
         model.train()
-        t0, seen, running = time.time(), 0, 0.0
+        t0, seen = time.time(), 0
+        # loss sum of the steps already done in a resumed epoch, so the logged epoch loss is exact
+        running = float(state.get("running_loss", 0.0)) if (skip and state is not None) else 0.0
         bar = tqdm(train_dl, total=steps_per_epoch - skip, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    unit="batch", disable=not master or quiet, leave=False)
         step = skip
@@ -209,7 +213,7 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
             running += loss.item()
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if save_every and not ddp and step % save_every == 0 and step < steps_per_epoch:
-                save(epoch, step)
+                save(epoch, step, running_loss=running)
         bar.close()
         scheduler.step()
         secs = time.time() - t0
@@ -218,14 +222,15 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
         val = float(nme(pred, gt, layout, cfg.norm).mean())
         is_best = val < best
         best = min(best, val)
-        row = {"epoch": epoch + 1, "loss": running / max(step - skip, 1), "val_nme": val, "best_nme": best,
+        row = {"epoch": epoch + 1, "loss": running / max(step, 1), "val_nme": val, "best_nme": best,
                "lr": optimizer.param_groups[0]["lr"], "images_per_s": seen / max(secs, 1e-9), "seconds": secs}
         history.append(row)
         if master:
-            save(epoch + 1, 0)
+            # last.pt goes last: a kill before it re-runs this epoch, which rewrites the same CSV row
+            _append_csv(out / "metrics.csv", row)
             if is_best:
                 save(epoch + 1, 0, "best.pt", metrics=row)
-            _append_csv(out / "metrics.csv", row)
+            save(epoch + 1, 0)
             if writer:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch + 1)

@@ -208,7 +208,12 @@ def get_detector(name: str = DEFAULT_DETECTOR, **kw: Any) -> Callable:
         bad = []
     if bad:
         raise UserError(f"face detector '{name}' has no option {', '.join(bad)}")
-    return factory(**kw)
+    try:
+        return factory(**kw)
+    except TypeError as e:  # a factory taking **kw passed on an option nobody knows
+        if "keyword argument" not in str(e):
+            raise
+        raise UserError(f"face detector '{name}': {e}") from None
 
 
 def as_detector(spec: str | Callable | None) -> Callable:

@@ -21,10 +21,14 @@ class MediaPipeDetector:
         if model not in ("short", "full"):
             raise UserError(f"mediapipe model must be short or full, got '{model}'")
         try:
-            from mediapipe.solutions import face_detection
+            import mediapipe as mp
         except ImportError:
             raise UserError("the 'mediapipe' detector needs the mediapipe package (pip install mediapipe); "
                             "the built-in 'blazeface' detector runs the same networks without it") from None
+        face_detection = getattr(getattr(mp, "solutions", None), "face_detection", None)
+        if face_detection is None:
+            raise UserError(f"this mediapipe ({getattr(mp, '__version__', '?')}) has no solutions.face_detection; "
+                            f"use the built-in 'blazeface' detector")
         self._fd = face_detection.FaceDetection(model_selection=1 if model == "full" else 0,
                                                 min_detection_confidence=float(score_threshold))
 

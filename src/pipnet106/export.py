@@ -1,0 +1,369 @@
+"""``pipnet106 export``: a checkpoint -> one self-contained ONNX file.
+
+`InferenceModule` is the whole inference graph: raw face crops in, normalized
+points and confidences out. Preprocessing (uint8 -> float, BGR -> RGB, optional
+grayscale, ImageNet normalization) and PIPNet decoding live *inside* it, so the
+PyTorch path (`backends.TorchBackend`) and the exported ONNX file run the same
+operations and a runtime needs nothing but the file. Its preprocessing is the
+graph form of `data.to_input`; a test checks the two agree, so training and
+inference cannot drift apart.
+
+The exported file carries what a runtime needs to use it (layout, input size,
+crop enlarge factor, ...) as ONNX metadata, read by `backends.OnnxBackend`
+without torch. Export writes nothing unless onnx.checker passes and
+onnxruntime reproduces the PyTorch outputs.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .checkpoint import LoadedModel, load_model
+from .data import IMAGENET_MEAN, IMAGENET_STD
+from .decode import Decoder
+from .errors import UserError
+from .fileio import atomic_write_bytes
+
+ONNX_FORMAT = "pipnet106-onnx"
+ONNX_VERSION = 1
+INPUT_FORMATS = ("uint8_nhwc_bgr", "float_nchw_rgb")
+DEFAULT_OPSET = 17
+"""Opset 17 (ONNX 1.12, 2022): read by every maintained runtime (onnxruntime >= 1.12, OpenCV DNN,
+TensorRT 8.5+, ncnn/MNN converters) and enough for every op the graph uses."""
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("points", "conf")
+PARITY_TOL = 1e-4
+"""Max allowed |onnxruntime - PyTorch| for points (fraction of the crop side) and confidences."""
+
+# Integer BGR->gray weights (R, G, B, shift) of known OpenCV versions; all are ITU-R 601 luma
+# 0.299 R + 0.587 G + 0.114 B in fixed point, rounded as (R*wr + G*wg + B*wb + 2^(shift-1)) >> shift.
+_CV2_GRAY_CANDIDATES = ((4899, 9617, 1868, 14),    # OpenCV <= 4.x
+                        (9798, 19235, 3735, 15))   # OpenCV 5.x
+
+
+@functools.lru_cache(maxsize=1)
+def cv2_gray_weights() -> tuple[int, int, int, int]:
+    """(wr, wg, wb, shift) reproducing the installed cv2's COLOR_BGR2GRAY bit for bit.
+
+    `data.to_input` converts with cv2, whose fixed-point weights changed between
+    OpenCV 4 and 5 (the results differ by one grey level on ~0.3% of colours).
+    Probing cv2 once lets the graph match the training preprocessing exactly.
+    """
+    import cv2
+
+    rng = np.random.default_rng(1234)
+    probe = rng.integers(0, 256, size=(256, 256, 3), dtype=np.uint8)
+    ref = cv2.cvtColor(probe, cv2.COLOR_BGR2GRAY).astype(np.int64)
+    b, g, r = (probe[..., i].astype(np.int64) for i in range(3))
+    for wr, wg, wb, shift in _CV2_GRAY_CANDIDATES:
+        if np.array_equal((r * wr + g * wg + b * wb + (1 << (shift - 1))) >> shift, ref):
+            return wr, wg, wb, shift
+    warnings.warn("cv2 BGR2GRAY uses unknown weights; grayscale preprocessing may differ by one grey level",
+                  RuntimeWarning, stacklevel=2)
+    return _CV2_GRAY_CANDIDATES[-1]
+
+
+class InferenceModule(nn.Module):
+    """Face crops -> (points (B,N,2) normalized to the crop, conf (B,N)).
+
+    input_format "uint8_nhwc_bgr": uint8 (B,S,S,3) BGR, exactly what OpenCV gives.
+    input_format "float_nchw_rgb": float32 (B,3,S,S) RGB in [0, 1].
+    With `grayscale`, the crop is reduced to luma first (bit-exact with cv2 for uint8 input;
+    for float input the same weights without rounding).
+    """
+
+    def __init__(self, model: nn.Module, decoder: Decoder, input_size: int, grayscale: bool = False,
+                 input_format: str = "uint8_nhwc_bgr") -> None:
+        super().__init__()
+        if input_format not in INPUT_FORMATS:
+            raise UserError(f"unknown input format {input_format!r}; known: {', '.join(INPUT_FORMATS)}")
+        self.model, self.decoder = model, decoder
+        self.input_size = int(input_size)
+        self.grayscale = bool(grayscale)
+        self.input_format = input_format
+        self.num_points = int(decoder.num_points)
+        self.register_buffer("mean", torch.as_tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.as_tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
+        wr, wg, wb, shift = cv2_gray_weights() if self.grayscale else _CV2_GRAY_CANDIDATES[-1]
+        self.gray_shift = shift
+        # (1,3,1,1) weights in RGB channel order
+        self.register_buffer("gray_w", torch.tensor([wr, wg, wb], dtype=torch.float32).reshape(1, 3, 1, 1),
+                             persistent=False)
+        self.loaded: LoadedModel | None = None
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, input_format: str = "uint8_nhwc_bgr") -> "InferenceModule":
+        cfg = loaded.cfg
+        module = cls(loaded.model, loaded.decoder, cfg.input_size, cfg.grayscale, input_format)
+        module.loaded = loaded
+        dev = next(loaded.model.parameters()).device
+        return module.to(dev).eval()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, input_format: str = "uint8_nhwc_bgr", device: str = "cpu",
+                        layout: str | None = None) -> "InferenceModule":
+        return cls.from_loaded(load_model(path, layout=layout, device=device), input_format)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Crops in `input_format` -> the network's normalized float (B,3,S,S) RGB input."""
+        if self.input_format == "uint8_nhwc_bgr":
+            x = x.permute(0, 3, 1, 2).to(torch.float32)          # (B,3,S,S) BGR, 0..255
+            x = torch.cat([x[:, 2:3], x[:, 1:2], x[:, 0:1]], 1)   # RGB
+            if self.grayscale:
+                one = float(1 << self.gray_shift)
+                y = (x * self.gray_w).sum(dim=1, keepdim=True)     # exact integers in float32 (< 2^24)
+                x = torch.floor((y + one / 2) / one).expand(-1, 3, -1, -1)
+            x = x / 255.0
+        else:
+            x = x.to(torch.float32)
+            if self.grayscale:
+                w = self.gray_w / float(1 << self.gray_shift)
+                x = (x * w).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoder(*self.model(self.preprocess(x)))
+
+    def example_input(self, batch: int = 1, seed: int = 0) -> torch.Tensor:
+        """A random input of the right dtype and shape (for tracing and parity checks)."""
+        g = torch.Generator().manual_seed(seed)
+        s = self.input_size
+        if self.input_format == "uint8_nhwc_bgr":
+            return torch.randint(0, 256, (batch, s, s, 3), generator=g, dtype=torch.uint8)
+        return torch.rand((batch, 3, s, s), generator=g)
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    size_bytes: int
+    opset: int
+    input_format: str
+    points_diff: float
+    """max |onnxruntime - PyTorch| of points (fraction of the crop side) in the self-check"""
+    conf_diff: float
+    fp16_points_diff: float | None = None
+    """with fp16 weights: max |fp16 file - fp32 file| of points on the same input"""
+
+
+def metadata(loaded: LoadedModel, input_format: str) -> dict[str, str]:
+    """ONNX metadata_props of an export (all values are strings)."""
+    cfg = loaded.cfg
+    meta = {
+        "format": ONNX_FORMAT,
+        "version": str(ONNX_VERSION),
+        "pipnet106_version": __version__,
+        "layout": loaded.layout.name,
+        "num_points": str(loaded.layout.num_points),
+        "input_size": str(cfg.input_size),
+        "input_format": input_format,
+        "grayscale": "true" if cfg.grayscale else "false",
+        "crop_enlarge": repr(float(cfg.crop_enlarge)),
+        "num_nb": str(cfg.num_nb),
+        "backbone": cfg.backbone,
+        "width": str(int(getattr(loaded.model.backbone, "out_channels", cfg.width))),
+        "net_stride": str(cfg.net_stride),
+        "grid": str(cfg.input_size // cfg.net_stride),
+    }
+    if cfg.grayscale:
+        wr, wg, wb, shift = cv2_gray_weights()
+        meta["gray_weights"] = f"{wr},{wg},{wb}>>{shift}"
+    return meta
+
+
+def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
+    buf = io.BytesIO()
+    example = module.example_input(batch=2)  # batch 2: nothing can specialise on a batch of 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings
+        torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset, do_constant_folding=True,
+                          input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, "points": {0: "batch"}, "conf": {0: "batch"}})
+    return buf.getvalue()
+
+
+def _ort_basic_optimize(data: bytes) -> bytes:
+    """onnxruntime's basic (portable, standard-ops-only) graph optimizations, saved offline:
+    constant folding, redundant-node elimination, Conv+BN/Add/Mul fusions."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "opt.onnx")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.optimized_model_filepath = out
+        so.log_severity_level = 3
+        ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        return Path(out).read_bytes()
+
+
+def _fp16_conv_weights(model) -> None:
+    """Store Conv weights as float16 initializers + Cast to float32 (in place).
+
+    Halves the file; compute stays float32 (runtimes fold the Cast when loading).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    conv_w = {n.input[1] for n in g.node if n.op_type == "Conv" and len(n.input) > 1}
+    casts = []
+    for name in sorted(conv_w):
+        t = inits.get(name)
+        if t is None or t.data_type != TensorProto.FLOAT:
+            continue
+        arr = numpy_helper.to_array(t).astype(np.float16)
+        half = numpy_helper.from_array(arr, name + "_fp16")
+        g.initializer.remove(t)
+        g.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=name + "_cast"))
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+
+
+def _keep_used_opsets(model) -> None:
+    """Drop opset imports no node uses (onnxruntime's saver lists all of its domains, e.g. ai.onnx.ml 5,
+    which older or other runtimes refuse even when unused)."""
+    used = {n.domain or "" for n in model.graph.node} | {""}
+    keep = [o for o in model.opset_import if (o.domain or "") in used]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+
+
+def _set_output_shapes(model, num_points: int) -> None:
+    """Declare points (batch, N, 2) and conf (batch, N); the tracer leaves N symbolic for conf."""
+    for out, dims in zip(model.graph.output, (("batch", num_points, 2), ("batch", num_points))):
+        shape = out.type.tensor_type.shape
+        del shape.dim[:]
+        for d in dims:
+            dim = shape.dim.add()
+            if isinstance(d, str):
+                dim.dim_param = d
+            else:
+                dim.dim_value = d
+
+
+def _run_ort(data: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    pts, conf = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
+    return pts, conf
+
+
+def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str], opset: int = DEFAULT_OPSET,
+                  fp16_weights: bool = False, optimize: bool = True) -> ExportReport:
+    """Export an InferenceModule, check it (onnx.checker + onnxruntime parity), then write `out` atomically."""
+    try:
+        import onnx
+    except ModuleNotFoundError:
+        raise UserError("export needs the Python packages onnx and onnxruntime "
+                        "(pip install 'pipnet106[export]')") from None
+    out = Path(out)
+    if opset < 13:
+        raise UserError(f"opset {opset} is too old; use 13 or newer (default {DEFAULT_OPSET})")
+    if any(t.device.type != "cpu" for t in module.parameters()):
+        module = copy.deepcopy(module).cpu()
+    module.eval()
+    data = _to_onnx_bytes(module, opset)
+    if optimize:
+        data = _ort_basic_optimize(data)
+    model = onnx.load_from_string(data)
+    _keep_used_opsets(model)
+    _set_output_shapes(model, module.num_points)
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    model.doc_string = (f"pipnet106 {meta.get('layout', '')} landmarks: {INPUT_NAME} "
+                        f"({module.input_format}, {module.input_size}x{module.input_size}) -> "
+                        "points (B,N,2) normalized to the crop, conf (B,N)")
+    model.producer_name, model.producer_version = "pipnet106", __version__
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as e:
+        raise UserError(f"{out}: exported graph failed onnx.checker ({str(e).splitlines()[0]})") from None
+    fp32 = model.SerializeToString()
+
+    # parity: onnxruntime vs PyTorch on one random input (batch 3 also exercises the dynamic batch)
+    x = module.example_input(batch=3, seed=1)
+    with torch.inference_mode():
+        tp, tc = (t.numpy() for t in module(x))
+    op, oc = _run_ort(fp32, x.numpy())
+    if op.shape != tp.shape or oc.shape != tc.shape:
+        raise UserError(f"{out}: onnxruntime output shapes {op.shape}, {oc.shape} differ from PyTorch "
+                        f"{tp.shape}, {tc.shape}")
+    dp, dc = float(np.abs(op - tp).max()), float(np.abs(oc - tc).max())
+    if not (dp < PARITY_TOL and dc < PARITY_TOL):
+        raise UserError(f"{out}: onnxruntime disagrees with PyTorch (max point diff {dp:.2e}, "
+                        f"conf diff {dc:.2e}); file not written")
+    final, dp16 = fp32, None
+    if fp16_weights:
+        _fp16_conv_weights(model)
+        model.metadata_props.add(key="weights", value="float16")
+        onnx.checker.check_model(model, full_check=True)
+        final = model.SerializeToString()
+        hp, _ = _run_ort(final, x.numpy())
+        dp16 = float(np.abs(hp - op).max())
+    atomic_write_bytes(out, final)
+    return ExportReport(out, len(final), opset, module.input_format, dp, dc, dp16)
+
+
+def export_onnx(weights: str | Path, out: str | Path, input_format: str = "uint8_nhwc_bgr",
+                opset: int = DEFAULT_OPSET, fp16_weights: bool = False) -> Path:
+    """Checkpoint -> verified ONNX file (dynamic batch, metadata); returns the path written."""
+    return export_checkpoint(weights, out, input_format, opset, fp16_weights).path
+
+
+def export_checkpoint(weights: str | Path, out: str | Path, input_format: str = "uint8_nhwc_bgr",
+                      opset: int = DEFAULT_OPSET, fp16_weights: bool = False, optimize: bool = True) -> ExportReport:
+    """Like `export_onnx`, returning the full report (size, parity diffs)."""
+    if input_format not in INPUT_FORMATS:
+        raise UserError(f"unknown input format {input_format!r}; known: {', '.join(INPUT_FORMATS)}")
+    loaded = load_model(weights, device="cpu")
+    module = InferenceModule.from_loaded(loaded, input_format)
+    meta = metadata(loaded, input_format)
+    meta["source"] = Path(weights).name
+    return export_module(module, out, meta, opset=opset, fp16_weights=fp16_weights, optimize=optimize)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a checkpoint to ONNX (preprocessing and decoding included)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--weights", required=True, help="checkpoint (.pt) written by `pipnet106 train`")
+    p.add_argument("--out", required=True, help="output .onnx file")
+    p.add_argument("--input-format", choices=INPUT_FORMATS, default="uint8_nhwc_bgr",
+                   help="uint8_nhwc_bgr: uint8 (B,S,S,3) BGR as OpenCV gives (default); "
+                        "float_nchw_rgb: float32 (B,3,S,S) RGB in [0,1]")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--fp16-weights", action="store_true",
+                   help="store conv weights as float16 (half the file; compute stays float32)")
+    p.add_argument("--no-optimize", action="store_true", help="skip onnxruntime's offline basic graph optimization")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    rep = export_checkpoint(args.weights, args.out, args.input_format, args.opset, args.fp16_weights,
+                            optimize=not args.no_optimize)
+    line = (f"wrote {rep.path} ({rep.size_bytes / 1e6:.2f} MB, opset {rep.opset}, input {rep.input_format}); "
+            f"parity vs PyTorch: max abs diff points {rep.points_diff:.2e} (of the crop side), conf {rep.conf_diff:.2e}")
+    if rep.fp16_points_diff is not None:
+        line += f"; fp16 weights move points by up to {rep.fp16_points_diff:.2e}"
+    print(line)
+    return 0

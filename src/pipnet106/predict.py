@@ -1,0 +1,313 @@
+"""Top-down inference: detect faces, crop with the training rule, predict, map back.
+
+`Landmarker` has the three visible steps (`preprocess` -> `inference` ->
+`postprocess`) and composes a face detector with a landmark backend (PyTorch
+checkpoint or ONNX file). All faces of an image go through the network in one
+batch. With `refine` (default on) a second pass re-crops each face from its
+first-pass landmarks, exactly as `prepare --crop face` cropped the training
+images, so a detector box that is not a landmark box costs little accuracy.
+
+This module imports no torch: `Landmarker.from_onnx` runs with onnxruntime only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .crop import CropTransform, box_transform, crop_from_points, square_box
+from .errors import UserError
+from .fileio import read_image, to_bgr
+from .layout import Layout
+
+ASSETS = Path(__file__).parent / "assets"
+STARTER_ONNX = ASSETS / "starter.onnx"
+STARTER_PT = ASSETS / "starter.pt"
+
+
+@dataclass
+class Face:
+    """One face: detector box and score, landmarks in source-image pixels, per-point confidence."""
+
+    box: np.ndarray       # (4,) x0, y0, x1, y1 of the detector (or given) box
+    score: float          # detector score (1.0 for given boxes)
+    points: np.ndarray    # (N, 2) continuous pixel coordinates of the source image
+    conf: np.ndarray      # (N,) score of the chosen heatmap cell, in [0, 1]
+    layout: Layout = field(repr=False)
+    track_id: int = -1    # set by video.Tracker
+
+    def region(self, name: str) -> np.ndarray:
+        """Points of a region, e.g. face.region('left_eye') or a group such as 'mouth'."""
+        return self.points[self.layout.region_index(name)]
+
+    def to_dict(self, decimals: int = 2) -> dict:
+        d = {"box": np.round(self.box, decimals).tolist(), "score": round(float(self.score), 4),
+             "layout": self.layout.name, "points": np.round(self.points, decimals).tolist(),
+             "conf": np.round(self.conf, 3).tolist()}
+        if self.track_id >= 0:
+            d["track_id"] = self.track_id
+        return d
+
+
+def as_bgr(image, color: str = "bgr") -> np.ndarray:
+    """Path, PIL image or numpy array (BGR by default; gray; 4-channel) -> BGR uint8.
+
+    Arrays are taken as OpenCV's BGR unless `color="rgb"`. Paths are read with
+    their EXIF orientation applied, so points land on the image as a viewer shows it.
+    """
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if hasattr(image, "mode") and hasattr(image, "size") and not isinstance(image, np.ndarray):  # PIL
+        from PIL import ImageOps
+
+        image, color = np.asarray(ImageOps.exif_transpose(image).convert("RGB")), "rgb"
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3) or arr.size == 0:
+        raise UserError(f"image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got shape {arr.shape}")
+    if color not in ("bgr", "rgb"):
+        raise UserError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    if color == "rgb" and arr.ndim == 3 and arr.shape[2] in (3, 4):
+        arr = arr[:, :, [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
+    return to_bgr(np.ascontiguousarray(arr))
+
+
+class Landmarker:
+    """Detector + landmark backend. `predict(image) -> list[Face]`."""
+
+    def __init__(self, backend, detector: Callable | str | None = "default", refine: bool = True,
+                 max_faces: int = 0, min_face_size: float = 0.0) -> None:
+        from .detect import get_detector
+
+        self.backend = backend
+        self.layout: Layout = backend.layout
+        self.size: int = backend.input_size
+        self.enlarge: float = backend.enlarge
+        self.detector = get_detector(detector) if isinstance(detector, str) else detector
+        self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
+
+    # ---- constructors ----
+    @classmethod
+    def from_onnx(cls, path: str | Path, threads: int | None = None, **kw) -> "Landmarker":
+        from .backends import OnnxBackend
+
+        return cls(OnnxBackend(path, threads=threads), **kw)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kw) -> "Landmarker":
+        from .backends import TorchBackend
+
+        return cls(TorchBackend.from_checkpoint(path, device=device), **kw)
+
+    @classmethod
+    def from_path(cls, path: str | Path, **kw) -> "Landmarker":
+        """.onnx -> onnxruntime; anything else -> PyTorch checkpoint."""
+        return cls.from_onnx(path, **kw) if str(path).lower().endswith(".onnx") else cls.from_checkpoint(path, **kw)
+
+    @classmethod
+    def default(cls, **kw) -> "Landmarker":
+        """The shipped starter model (ONNX when onnxruntime is installed, else the PyTorch checkpoint)."""
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            if not STARTER_PT.is_file():
+                raise UserError(f"{STARTER_PT}: starter checkpoint missing from this install") from None
+            return cls.from_checkpoint(STARTER_PT, **kw)
+        if not STARTER_ONNX.is_file():
+            raise UserError(f"{STARTER_ONNX}: starter model missing from this install")
+        return cls.from_onnx(STARTER_ONNX, **kw)
+
+    # ---- the three steps ----
+    def preprocess(self, image: np.ndarray, transforms: Sequence[CropTransform]) -> np.ndarray:
+        """Crops (B, S, S, 3) uint8 BGR, one per transform."""
+        if not transforms:
+            return np.zeros((0, self.size, self.size, 3), np.uint8)
+        return np.stack([t.apply(image) for t in transforms])
+
+    def inference(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized points (B, N, 2) and confidences (B, N)."""
+        if len(crops) == 0:
+            n = self.layout.num_points
+            return np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)
+        return self.backend(crops)
+
+    def postprocess(self, points: np.ndarray, transforms: Sequence[CropTransform]) -> list[np.ndarray]:
+        """Normalized crop points -> source pixels."""
+        return [t.to_source(p * self.size) for p, t in zip(points, transforms)]
+
+    # ---- composition ----
+    def crop_for_box(self, box: np.ndarray) -> CropTransform:
+        """First-pass crop from a detector box, with the training enlargement."""
+        return box_transform(square_box(box, self.enlarge), self.size)
+
+    def landmarks_for_boxes(self, image: np.ndarray, boxes: np.ndarray,
+                            refine: bool | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+        """Landmarks (source pixels) and confidences for given boxes, batched."""
+        refine = self.refine if refine is None else refine
+        transforms = [self.crop_for_box(b) for b in boxes]
+        pts, conf = self.inference(self.preprocess(image, transforms))
+        src = self.postprocess(pts, transforms)
+        if refine and len(src):
+            transforms = [crop_from_points(p, self.size, self.enlarge) for p in src]
+            pts, conf = self.inference(self.preprocess(image, transforms))
+            src = self.postprocess(pts, transforms)
+        return src, conf
+
+    def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Track: crop each face from earlier landmarks (the training rule) and predict once."""
+        transforms = [crop_from_points(p, self.size, self.enlarge) for p in previous]
+        pts, conf = self.inference(self.preprocess(image, transforms))
+        return self.postprocess(pts, transforms), conf
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (K, 4) and scores (K,) after the size/count filters, largest faces first."""
+        if self.detector is None:
+            raise UserError("no face detector configured: pass boxes=... or a detector")
+        dets = self.detector(image)
+        boxes = np.array([d.box for d in dets], dtype=np.float64).reshape(-1, 4)
+        scores = np.array([d.score for d in dets], dtype=np.float64)
+        return self._filter(boxes, scores)
+
+    def _filter(self, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
+        keep = side >= self.min_face_size
+        boxes, scores, side = boxes[keep], scores[keep], side[keep]
+        order = np.argsort(-side, kind="stable")
+        if self.max_faces:
+            order = order[: self.max_faces]
+        return boxes[order], scores[order]
+
+    def predict(self, image, boxes: Iterable | None = None, color: str = "bgr") -> list[Face]:
+        """All faces of one image. `boxes` (x0, y0, x1, y1[, score]) skip the detector."""
+        bgr = as_bgr(image, color)
+        if boxes is not None:
+            arr = np.asarray(boxes, dtype=np.float64)
+            arr = arr.reshape(0, 4) if arr.size == 0 else arr.reshape(-1, arr.shape[-1])
+            if arr.shape[1] not in (4, 5):
+                raise UserError(f"boxes must be (x0, y0, x1, y1[, score]) rows; got shape {arr.shape}")
+            scores = arr[:, 4] if arr.shape[1] > 4 else np.ones(len(arr))
+            b, s = self._filter(arr[:, :4], scores)
+        else:
+            b, s = self.detect(bgr)
+        pts, conf = self.landmarks_for_boxes(bgr, b)
+        return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c in zip(b, s, pts, conf)]
+
+    __call__ = predict
+
+
+
+# ---------------------------------------------------------------------------- command line
+
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="106 points for every face in an image, a folder or a video",
+        description="Detect faces, predict landmarks and write JSON (one per image), JSONL (folders, videos) "
+                    "and optional annotated images/video. Without --weights the shipped starter model is used.")
+    p.add_argument("input", help="image file, folder (searched recursively) or video file")
+    p.add_argument("--weights", default=None, help="checkpoint (.pt) or ONNX export (.onnx); default: starter model")
+    p.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
+    p.add_argument("--draw", action="store_true", help="also write annotated images / video")
+    p.add_argument("--numbers", action="store_true", help="draw point indices on annotated images")
+    p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
+    p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
+    p.add_argument("--no-refine", action="store_true", help="skip the second pass that re-crops from landmarks")
+    p.add_argument("--max-faces", type=int, default=0, help="keep at most N largest faces (0 = all)")
+    p.add_argument("--min-face-size", type=float, default=0.0, help="ignore faces smaller than this many pixels")
+    p.add_argument("--device", default="cpu", help="for .pt weights: cpu, cuda, mps")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    p.add_argument("--smooth", action="store_true", help="video: One-Euro smoothing of the points")
+    p.set_defaults(func=run)
+
+
+def _make_landmarker(args) -> Landmarker:
+    kw = dict(refine=not args.no_refine, max_faces=args.max_faces, min_face_size=args.min_face_size,
+              detector=None if args.boxes else args.detector)
+    if args.weights is None:
+        return Landmarker.default(**kw)
+    path = Path(args.weights)
+    if not path.is_file():
+        raise UserError(f"{path}: weights file not found")
+    if path.suffix.lower() == ".onnx":
+        return Landmarker.from_onnx(path, threads=args.threads, **kw)
+    return Landmarker.from_checkpoint(path, device=args.device, **kw)
+
+
+def run(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from .errors import SampleError
+    from .fileio import atomic_write_image, atomic_write_json, atomic_write_text, is_image_file
+
+    src, out = Path(args.input), Path(args.out)
+    if not src.exists():
+        raise UserError(f"{src}: no such file or folder")
+    given = None
+    if args.boxes:
+        from .detect import load_boxes
+
+        given = load_boxes(args.boxes)
+    lm = _make_landmarker(args)
+    if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
+        from .video import predict_video
+
+        predict_video(lm, src, out, draw=args.draw, smooth=args.smooth)
+        return 0
+    if src.is_file():
+        images, root = [src], src.parent
+    else:
+        images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
+        root = src
+        if not images:
+            raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
+    problems: list[str] = []
+    records, n_faces = [], 0
+    bar = tqdm(images, desc="predict", unit="img", disable=len(images) == 1)
+    for path in bar:
+        rel = path.relative_to(root)
+        try:
+            image = read_image(path)
+            boxes = None
+            if given is not None:
+                boxes = given.get(str(rel), given.get(path.name))
+                if boxes is None:
+                    raise SampleError(path, "no boxes given for this image")
+            faces = lm.predict(image, boxes=boxes)
+        except SampleError as e:
+            problems.append(str(e))
+            bar.write(f"skip {e}")
+            continue
+        if not faces:
+            problems.append(f"{path}: no face found")
+            bar.write(f"skip {path}: no face found")
+        n_faces += len(faces)
+        rec = {"image": str(rel), "width": image.shape[1], "height": image.shape[0],
+               "faces": [f.to_dict() for f in faces]}
+        records.append(rec)
+        if len(images) == 1:
+            atomic_write_json(out / f"{path.stem}.json", rec)
+        if args.draw:
+            atomic_write_image(out / "annotated" / rel.with_suffix(".png"), draw_faces(image, faces, args.numbers))
+    if len(images) > 1:
+        atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    print(f"predict: {len(records)}/{len(images)} images, {n_faces} faces -> {out}"
+          + (f"; {len(problems)} problem(s):" if problems else ""))
+    for p in problems:
+        print(f"  {p}")
+    return 0
+
+
+def draw_faces(image: np.ndarray, faces: Sequence[Face], numbers: bool = False) -> np.ndarray:
+    """Boxes and points of every face on a copy of the image."""
+    from .draw import draw_box, draw_points
+
+    canvas = image.copy()
+    for f in faces:
+        canvas = draw_box(canvas, f.box, label=f"{f.score:.2f}")
+        canvas = draw_points(canvas, f.points, f.layout, numbers=numbers)
+    return canvas

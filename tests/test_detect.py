@@ -1,0 +1,251 @@
+"""Face detectors: bundled BlazeFace on real photos, box files, registry, helpers.
+
+Fixture photos (tests/fixtures, MIT, see LICENSE-photos.txt): group4.jpg has 4
+frontal faces side by side, pair2.jpg has 2 (plus hands shaking in between).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipnet106.detect import (BoxesDetector, Detection, FaceDetector, box_iou, get_detector, load_boxes, nms,
+                              register_detector, run_detector)
+from pipnet106.detect import base as detect_base
+from pipnet106.detect import blazeface as bf
+from pipnet106.errors import SampleError, UserError
+from pipnet106.fileio import read_image
+
+FIX = Path(__file__).parent / "fixtures"
+ASSETS = Path(bf.__file__).resolve().parent.parent / "assets"
+
+
+@pytest.fixture(scope="module")
+def group4():
+    return read_image(FIX / "group4.jpg")
+
+
+@pytest.fixture(scope="module")
+def pair2():
+    return read_image(FIX / "pair2.jpg")
+
+
+@pytest.fixture(scope="module")
+def full():
+    return get_detector("blazeface", threads=1)
+
+
+def assert_inside(dets, image):
+    h, w = image.shape[:2]
+    for d in dets:
+        x0, y0, x1, y1 = d.box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, d.box
+        assert 0.0 <= d.score <= 1.0
+
+
+# ------------------------------------------------------------------ BlazeFace
+
+def test_model_files_are_shipped_small_and_licensed():
+    for spec in bf.MODELS.values():
+        path = ASSETS / spec.file
+        assert path.is_file() and 100_000 < path.stat().st_size < 1_500_000
+    assert "Apache" in (ASSETS / "NOTICE-mediapipe.txt").read_text()
+    assert (FIX / "LICENSE-photos.txt").is_file() and (ASSETS / "demo" / "LICENSE-photos.txt").is_file()
+    assert (ASSETS / "demo" / "group4.jpg").stat().st_size < 300_000
+
+
+def test_anchor_layout_matches_model_outputs():
+    short = bf.ssd_anchor_centres(128, (8, 16, 16, 16), 2)
+    full = bf.ssd_anchor_centres(192, (4,), 1)
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    # stride 8: 16x16 cells, 2 anchors each, first cell centre (0.5/16, 0.5/16)
+    np.testing.assert_allclose(short[0], short[1])
+    np.testing.assert_allclose(short[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(short[2], [1.5 / 16, 0.5 / 16])
+    # stride 16 part: 8x8 cells with 6 anchors each
+    np.testing.assert_allclose(short[512:518], np.tile([0.5 / 8, 0.5 / 8], (6, 1)))
+    np.testing.assert_allclose(full[-1], [47.5 / 48, 47.5 / 48])
+
+
+def test_finds_all_faces_in_group_photo(full, group4):
+    assert isinstance(full, FaceDetector)
+    dets = full(group4)
+    assert len(dets) >= 4
+    assert_inside(dets, group4)
+    top4 = sorted(dets[:4], key=lambda d: d.box[0])
+    xs = [(d.box[0] + d.box[2]) / 2 for d in top4]
+    assert np.all(np.diff(xs) > 100), xs  # four different people, left to right
+    for d in top4:
+        assert d.score > 0.8 and 80 < d.width < 200
+        k = d.keypoints
+        assert k.shape == (6, 2)
+        # eyes, nose and mouth lie inside the face box; eyes above the mouth
+        assert np.all((k[:4, 0] > d.box[0]) & (k[:4, 0] < d.box[2]) & (k[:4, 1] > d.box[1]) & (k[:4, 1] < d.box[3]))
+        assert max(k[0, 1], k[1, 1]) < k[3, 1]
+
+
+@pytest.mark.parametrize("model", ["short", "full"])
+def test_both_models_find_the_pair(model, pair2):
+    dets = get_detector("blazeface", model=model, threads=1)(pair2)
+    assert len(dets) >= 2
+    assert_inside(dets, pair2)
+    truth = np.array([[89, 35, 155, 101], [300, 102, 368, 171]], dtype=float)  # checked by eye
+    for t in truth:
+        assert box_iou(t, np.stack([d.box for d in dets])).max() > 0.5
+
+
+def test_boxes_follow_the_image_when_it_is_scaled_and_padded(full, pair2):
+    """Mapping back to source pixels: a scaled, shifted copy gives scaled, shifted boxes."""
+    ref = sorted(full(pair2), key=lambda d: d.box[0])[:2]
+    big = cv2.resize(pair2, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR)
+    big = cv2.copyMakeBorder(big, 40, 0, 100, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    got = sorted(full(big), key=lambda d: d.box[0])[:2]
+    for r, g in zip(ref, got):
+        expect = r.box * 1.5 + np.array([100, 40, 100, 40])
+        assert box_iou(expect, g.box[None])[0] > 0.75, (expect, g.box)
+
+
+def test_tiles_cover_the_image_with_overlap():
+    tiles = bf.tile_grid(1000, 700, 400)
+    cover = np.zeros((700, 1000), bool)
+    for x0, y0, x1, y1 in tiles:
+        assert x1 - x0 <= 400 and y1 - y0 <= 400
+        cover[y0:y1, x0:x1] = True
+    assert cover.all()
+    xs = sorted({t[0] for t in tiles})
+    assert all(b - a <= 300 for a, b in zip(xs, xs[1:]))  # >= 25% overlap
+    det = bf.BlazeFaceDetector(tile=512, max_tiles=4, threads=1)
+    assert 0 < len(det.windows(4000, 3000)) <= 4
+    assert det.windows(600, 400) == []
+
+
+def test_blank_and_tiny_images_give_no_faces(full):
+    assert full(np.full((240, 320, 3), 127, np.uint8)) == []
+    assert full(np.zeros((3, 5, 3), np.uint8)) == []
+
+
+def test_opencv_engine_agrees_with_onnxruntime(pair2):
+    pytest.importorskip("onnxruntime")
+    a = get_detector("blazeface", engine="onnxruntime", threads=1)(pair2)
+    b = get_detector("blazeface", engine="opencv")(pair2)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.box, y.box, atol=0.5)
+        assert abs(x.score - y.score) < 1e-3
+
+
+def test_bad_blazeface_options_are_user_errors():
+    for kw in ({"model": "huge"}, {"score_threshold": 2.0}, {"tile": 10}, {"engine": "tpu"}, {"max_tiles": 0}):
+        with pytest.raises(UserError):
+            bf.BlazeFaceDetector(**kw)
+
+
+# ------------------------------------------------------------------ other backends
+
+def test_haar_finds_faces_or_says_why(pair2):
+    if not hasattr(cv2, "CascadeClassifier"):
+        with pytest.raises(UserError, match="OpenCV"):
+            get_detector("haar")
+        return
+    dets = get_detector("haar", cascade="alt2")(pair2)
+    assert len(dets) >= 2
+    assert_inside(dets, pair2)
+
+
+def test_mediapipe_backend_is_optional():
+    try:
+        import mediapipe  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match="mediapipe"):
+            get_detector("mediapipe")
+
+
+# ------------------------------------------------------------------ registry and helpers
+
+def test_registry_names_and_errors():
+    with pytest.raises(UserError, match="unknown face detector 'nope'"):
+        get_detector("nope")
+    with pytest.raises(UserError, match="no option colour"):
+        get_detector("blazeface", colour="red")
+    assert {"blazeface", "blazeface-short", "blazeface-full", "haar", "boxes", "mediapipe"} <= set(
+        detect_base.DETECTORS)
+    assert get_detector("blazeface-short", threads=1).model == "short"
+
+
+def test_user_detector_plugs_in(group4):
+    def mine(image):  # returns raw rows; one sticks out of the image, one is outside entirely
+        return [[10, 20, 110, 120, 0.9], np.array([-50, -50, 30, 30]), [5000, 5000, 5100, 5100]]
+
+    register_detector("mine-test", lambda: mine)
+    try:
+        dets = run_detector(get_detector("mine-test"), group4)
+    finally:
+        detect_base.DETECTORS.pop("mine-test")
+    assert len(dets) == 2 and [d.score for d in dets] == pytest.approx([1.0, 0.9])  # best first
+    np.testing.assert_allclose(dets[0].box, [0, 0, 30, 30])  # clipped to the image
+    with pytest.raises(UserError, match="expected Detection"):
+        run_detector(lambda im: [[1, 2, 3]], group4)
+
+
+def test_bad_images_are_user_errors(full):
+    for bad in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32), "x.jpg", np.zeros((0, 5, 3), np.uint8)):
+        with pytest.raises(UserError):
+            full(bad)
+
+
+def test_weighted_nms_merges_overlaps_only():
+    a = Detection([0, 0, 10, 10], 0.9, np.zeros((6, 2)))
+    b = Detection([2, 0, 12, 10], 0.3, np.full((6, 2), 4.0))
+    c = Detection([50, 50, 60, 60], 0.5)
+    out = nms([b, c, a], iou=0.3)
+    assert len(out) == 2 and out[0].score == pytest.approx(0.9)
+    np.testing.assert_allclose(out[0].box, [0.5, 0, 10.5, 10])  # 0.75 * a + 0.25 * b
+    np.testing.assert_allclose(out[0].keypoints, 1.0)
+    plain = nms([b, c, a], iou=0.3, weighted=False)
+    np.testing.assert_allclose(plain[0].box, a.box)
+
+
+# ------------------------------------------------------------------ boxes file
+
+def write(tmp_path, obj, name="boxes.json"):
+    p = tmp_path / name
+    p.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return p
+
+
+def test_boxes_file_roundtrip(tmp_path, pair2):
+    p = write(tmp_path, {"sub/pair2.jpg": [[89, 35, 155, 101], [300, 102, 368, 171, 0.5]], "empty.png": []})
+    boxes = load_boxes(p)
+    assert len(boxes["sub/pair2.jpg"]) == 2 and boxes["empty.png"] == []
+    det = get_detector("boxes", path=p)
+    assert isinstance(det, BoxesDetector)
+    for name in ("sub/pair2.jpg", "pair2.jpg", "other/dir/pair2.jpg", "pair2"):
+        dets = run_detector(det, pair2, name=name)
+        assert [d.score for d in dets] == [1.0, 0.5]
+    assert run_detector(det, pair2, name="empty.png") == []
+    with pytest.raises(SampleError, match="no boxes given"):
+        det(pair2, name="unknown.jpg")
+    with pytest.raises(UserError, match="image name"):
+        det(pair2)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "boxes file not found"),
+    ("{not json", "not valid JSON"),
+    ([[1, 2, 3, 4]], "expected a JSON object"),
+    ({"a.jpg": [1, 2, 3, 4]}, "'a.jpg' box 0 must be"),
+    ({"a.jpg": "oops"}, "must be a list of boxes"),
+    ({"a.jpg": [[1, 2, 3]]}, "'a.jpg' box 0 must be"),
+    ({"a.jpg": [[0, 0, 10, 10], [5, 5, 1, 9]]}, "'a.jpg' box 1 is empty or flipped"),
+    ({"a.jpg": [[0, 0, "x", 10]]}, "non-numeric"),
+    ('{"a.jpg": [[0, 0, NaN, 10]]}', "non-finite"),
+])
+def test_bad_boxes_files_give_one_line_errors(tmp_path, content, message):
+    p = tmp_path / "missing.json" if content is None else write(tmp_path, content)
+    with pytest.raises(UserError) as e:
+        load_boxes(p)
+    text = str(e.value)
+    assert message in text and str(p) in text and "\n" not in text
