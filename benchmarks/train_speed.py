@@ -7,7 +7,7 @@ high-water mark where available) belongs to that configuration alone. Steps afte
 warm-up are timed one by one; the median step gives images/s. The 1-minute load average
 is recorded before and after, since a busy machine slows every number here.
 
-    .venv/bin/python benchmarks/train_speed.py [--steps 5] [--warmup 1] [--budget 30] [--threads 2] [--configs ...]
+    .venv/bin/python benchmarks/train_speed.py [--steps 5] [--warmup 1] [--budget 20] [--threads 2] [--configs ...]
 """
 from __future__ import annotations
 
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
-    ap.add_argument("--budget", type=float, default=30.0,
-                    help="stop timing a configuration after this many seconds (at least 2 steps; default 30)")
+    ap.add_argument("--budget", type=float, default=20.0,
+                    help="stop timing a configuration after this many seconds (at least 2 steps; default 20)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     ap.add_argument("--out", default=str(RESULTS), help="JSON results file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)

@@ -188,9 +188,13 @@ def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
     example = module.example_input(batch=2)  # batch 2: nothing can specialise on a batch of 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings
-        torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset, do_constant_folding=True,
-                          input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, "points": {0: "batch"}, "conf": {0: "batch"}})
+        try:
+            torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset, do_constant_folding=True,
+                              input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, "points": {0: "batch"}, "conf": {0: "batch"}})
+        except Exception as e:  # e.g. an opset this torch cannot write
+            first = (str(e).splitlines() or [""])[0][:200]
+            raise UserError(f"ONNX export failed at opset {opset} ({type(e).__name__}: {first})") from None
     return buf.getvalue()
 
 

@@ -78,13 +78,14 @@ class Landmarker:
 
     def __init__(self, backend, detector: Callable | str | None = "default", refine: bool = True,
                  max_faces: int = 0, min_face_size: float = 0.0) -> None:
-        from .detect import get_detector
+        from .detect import as_detector
 
         self.backend = backend
         self.layout: Layout = backend.layout
         self.size: int = backend.input_size
         self.enlarge: float = backend.enlarge
-        self.detector = get_detector(detector) if isinstance(detector, str) else detector
+        # "default" -> the package's default detector; None -> boxes must be given to predict()
+        self.detector = None if detector is None else as_detector(None if detector == "default" else detector)
         self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
 
     # ---- constructors ----
@@ -164,7 +165,9 @@ class Landmarker:
         """Boxes (K, 4) and scores (K,) after the size/count filters, largest faces first."""
         if self.detector is None:
             raise UserError("no face detector configured: pass boxes=... or a detector")
-        dets = self.detector(image)
+        from .detect import run_detector
+
+        dets = run_detector(self.detector, image)
         boxes = np.array([d.box for d in dets], dtype=np.float64).reshape(-1, 4)
         scores = np.array([d.score for d in dets], dtype=np.float64)
         return self._filter(boxes, scores)
@@ -274,9 +277,10 @@ def run(args) -> int:
             image = read_image(path)
             boxes = None
             if given is not None:
-                boxes = given.get(str(rel), given.get(path.name))
-                if boxes is None:
+                dets = next((given[k] for k in (str(rel), path.name, path.stem) if k in given), None)
+                if dets is None:
                     raise SampleError(path, "no boxes given for this image")
+                boxes = [[*d.box, d.score] for d in dets]
             faces = lm.predict(image, boxes=boxes)
         except SampleError as e:
             problems.append(str(e))

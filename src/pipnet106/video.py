@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .detect import box_iou
 from .predict import Face, Landmarker
 
 
@@ -55,14 +56,6 @@ class Track:
     box: np.ndarray
     score: float
     filter: OneEuroFilter | None = field(default=None, repr=False)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _face_size(points: np.ndarray) -> float:
@@ -111,8 +104,9 @@ class Tracker:
         if not self.tracks or (self.detect_every and self.frame_index % self.detect_every == 0):
             self.detector_calls += 1
             boxes, scores = self.lm.detect(image)
+            tracked = np.array([_box_of(tr.raw) for tr in self.tracks]).reshape(-1, 4)
             new = [(b, s) for b, s in zip(boxes, scores)
-                   if all(_iou(b, _box_of(tr.raw)) < 0.3 for tr in self.tracks)]
+                   if not len(tracked) or box_iou(b, tracked).max() < 0.3]
             if self.lm.max_faces:
                 new = new[: max(0, self.lm.max_faces - len(self.tracks))]
             if new:
