@@ -25,6 +25,7 @@ from pipnet106.checkpoint import load_model
 from pipnet106.cli import main
 from pipnet106.config import Config
 from pipnet106.data import LandmarkDataset
+from pipnet106.errors import UserError
 from pipnet106.formats import read_list, write_list
 from pipnet106.layout import get_layout
 from pipnet106.meanface import load_meanface, neighbors, save_meanface
@@ -361,8 +362,6 @@ def test_nan_points_are_masked_and_train(prepared, tmp_path):
 def test_read_list_rejects_half_nan_pair(tmp_path):
     line = "a.jpg " + " ".join(["0.5"] * 210) + " nan 0.5"
     (tmp_path / "l.txt").write_text(line + "\n")
-    from pipnet106.errors import UserError
-
     with pytest.raises(UserError, match="non-finite"):
         read_list(tmp_path / "l.txt", 106)
     (tmp_path / "l.txt").write_text(line.replace("nan 0.5", "nan nan") + "\n")
