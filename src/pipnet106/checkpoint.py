@@ -118,3 +118,17 @@ def init_from(model: torch.nn.Module, path: str | Path, cfg: Config, nb: np.ndar
         msg += "; NOTE neighbour table differs from the checkpoint's (neighbour heads re-learn)"
     return msg
 
+
+def save_release(src: str | Path, dst: str | Path, fp16: bool = False) -> Path:
+    """An inference-only copy of a checkpoint: weights (optionally float16), config, mean face, neighbours.
+
+    Drops optimizer/scheduler/RNG state (about 2/3 of a training checkpoint).
+    `load_model` reads it like any checkpoint; float16 weights are cast back on load.
+    """
+    from .fileio import atomic_torch_save
+
+    ck = read_checkpoint(src)
+    state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in ck["model"].items()}
+    keep = {k: ck[k] for k in ("format", "version", "config", "layout", "meanface", "nb", "epoch", "metrics")
+            if k in ck}
+    return atomic_torch_save(dst, {**keep, "model": state, "weights_dtype": "float16" if fp16 else "float32"})

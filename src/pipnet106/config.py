@@ -120,10 +120,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     cfg = Config()
     if path:
         p = Path(path)
-        if not p.is_file():
-            raise UserError(f"{p}: config file not found")
+        from .fileio import read_text_file
+
         try:
-            d = yaml.safe_load(p.read_text()) or {}
+            d = yaml.safe_load(read_text_file(p, "config file")) or {}
         except yaml.YAMLError as e:
             raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(d, dict):

@@ -351,7 +351,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a checkpoint to ONNX (preprocessing and decoding included)",
                               description=__doc__.splitlines()[0])
     p.add_argument("--weights", required=True, help="checkpoint (.pt) written by `pipnet106 train`")
-    p.add_argument("--out", required=True, help="output .onnx file")
+    p.add_argument("--out", required=True,
+                   help="output .onnx file, or a .pt file for a small inference-only checkpoint (no optimizer state)")
     p.add_argument("--input-format", choices=INPUT_FORMATS, default="uint8_nhwc_bgr",
                    help="uint8_nhwc_bgr: uint8 (B,S,S,3) BGR as OpenCV gives (default); "
                         "float_nchw_rgb: float32 (B,3,S,S) RGB in [0,1]")
@@ -363,6 +364,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if str(args.out).lower().endswith((".pt", ".pth")):
+        from .checkpoint import save_release
+
+        path = save_release(args.weights, args.out, fp16=args.fp16_weights)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, inference-only checkpoint"
+              f"{', float16 weights' if args.fp16_weights else ''})")
+        return 0
     rep = export_checkpoint(args.weights, args.out, args.input_format, args.opset, args.fp16_weights,
                             optimize=not args.no_optimize)
     line = (f"wrote {rep.path} ({rep.size_bytes / 1e6:.2f} MB, opset {rep.opset}, input {rep.input_format}); "

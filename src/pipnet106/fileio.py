@@ -75,6 +75,21 @@ def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     return atomic_write(path, _write, "wb")
 
 
+def read_text_file(path: str | Path, what: str = "file") -> str:
+    """Read a user's UTF-8 text file; a missing or unreadable one is a one-line UserError naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: {what} expected, found a folder") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: {what} is not UTF-8 text") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read {what} ({e.strerror or e})") from None
+
+
 def _exif_orientation(data: bytes) -> int:
     """EXIF orientation tag (1 = upright) of a JPEG/PNG/WebP byte string, 1 when absent."""
     try:

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .errors import SampleError, UserError
-from .fileio import IMAGE_EXTS, atomic_write_bytes, atomic_write_image, atomic_write_json, atomic_write_text
+from .fileio import IMAGE_EXTS, atomic_write_bytes, atomic_write_image, atomic_write_json, atomic_write_text, read_text_file
 
 # Reasons a single labelled sample can be rejected; `prepare` counts skips by these keys.
 MISSING_IMAGE = "missing image"
@@ -231,12 +231,7 @@ def read_list(path: str | Path, num_points: int) -> list[tuple[str, np.ndarray]]
     it); any other non-finite value, or half a NaN pair, raises `UserError` naming the file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: list file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read list file ({e})") from None
+    text = read_text_file(path, "list file")
     out: list[tuple[str, np.ndarray]] = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -270,11 +265,7 @@ def write_list(path: str | Path, entries: Iterable[tuple[str, np.ndarray]]) -> P
 def read_names(path_or_names: str | Path | Iterable[str]) -> list[str]:
     """Sample names from a list of names, or from a file (first field per line: a PIPNet list or plain names)."""
     if isinstance(path_or_names, (str, Path)):
-        p = Path(path_or_names)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{p}: cannot read split list ({getattr(e, 'strerror', None) or e})") from None
+        text = read_text_file(path_or_names, "split list")
         return [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     return [str(n) for n in path_or_names]
 
@@ -356,12 +347,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def _read_jsonl_numbered(path: Path) -> list[tuple[int, dict]]:
     """(line number, record) pairs; line numbers are kept for messages."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
+    text = read_text_file(path, "JSONL file")
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -384,11 +370,9 @@ def write_json(path: str | Path, record: dict) -> Path:
 def read_json(path: str | Path) -> dict:
     path = Path(path)
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a readable JSON file ({e})") from None
+        rec = json.loads(read_text_file(path, "JSON file"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
     if not isinstance(rec, dict):
         raise UserError(f"{path}: expected a JSON object")
     return rec

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_text_file
 
 
 def compute_meanface(points: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -85,10 +85,9 @@ def save_meanface(path: str | Path, meanface: np.ndarray) -> None:
 
 def load_meanface(path: str | Path, num_points: int | None = None) -> np.ndarray:
     p = Path(path)
+    text = read_text_file(p, "mean face file")
     try:
-        vals = np.array(p.read_text().split(), dtype=np.float64)
-    except FileNotFoundError:
-        raise UserError(f"{p}: mean face file not found") from None
+        vals = np.array(text.split(), dtype=np.float64)
     except ValueError:
         raise UserError(f"{p}: mean face has non-numeric values") from None
     if len(vals) % 2 or not np.isfinite(vals).all():

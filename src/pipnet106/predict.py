@@ -90,16 +90,20 @@ class Landmarker:
 
     # ---- constructors ----
     @classmethod
-    def from_onnx(cls, path: str | Path, threads: int | None = None, **kw) -> "Landmarker":
+    def from_onnx(cls, path: str | Path, threads: int | None = None, layout: str | None = None,
+                  **kw) -> "Landmarker":
+        """An exported model run by onnxruntime (no torch needed). `layout` checks the file's layout."""
         from .backends import OnnxBackend
 
-        return cls(OnnxBackend(path, threads=threads), **kw)
+        return cls(OnnxBackend(path, threads=threads, layout=layout), **kw)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kw) -> "Landmarker":
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", layout: str | None = None,
+                        **kw) -> "Landmarker":
+        """A training checkpoint run by PyTorch. `layout` checks the checkpoint's layout."""
         from .backends import TorchBackend
 
-        return cls(TorchBackend.from_checkpoint(path, device=device), **kw)
+        return cls(TorchBackend.from_checkpoint(path, device=device, layout=layout), **kw)
 
     @classmethod
     def from_path(cls, path: str | Path, **kw) -> "Landmarker":
@@ -220,6 +224,8 @@ def register(sub) -> None:
     p.add_argument("--no-refine", action="store_true", help="skip the second pass that re-crops from landmarks")
     p.add_argument("--max-faces", type=int, default=0, help="keep at most N largest faces (0 = all)")
     p.add_argument("--min-face-size", type=float, default=0.0, help="ignore faces smaller than this many pixels")
+    p.add_argument("--layout", default="lapa106",
+                   help="point layout the weights must have (default lapa106; 'any' accepts the file's own)")
     p.add_argument("--device", default="cpu", help="for .pt weights: cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     p.add_argument("--smooth", action="store_true", help="video: One-Euro smoothing of the points")
@@ -234,9 +240,10 @@ def _make_landmarker(args) -> Landmarker:
     path = Path(args.weights)
     if not path.is_file():
         raise UserError(f"{path}: weights file not found")
+    layout = None if args.layout == "any" else args.layout
     if path.suffix.lower() == ".onnx":
-        return Landmarker.from_onnx(path, threads=args.threads, **kw)
-    return Landmarker.from_checkpoint(path, device=args.device, **kw)
+        return Landmarker.from_onnx(path, threads=args.threads, layout=layout, **kw)
+    return Landmarker.from_checkpoint(path, device=args.device, layout=layout, **kw)
 
 
 def run(args) -> int:

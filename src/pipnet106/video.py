@@ -52,10 +52,13 @@ class OneEuroFilter:
 @dataclass
 class Track:
     id: int
-    points: np.ndarray
+    raw: np.ndarray       # this frame's unsmoothed points (the next frame is cropped from these)
+    conf: np.ndarray
     box: np.ndarray
     score: float
+    points: np.ndarray | None = None  # reported (smoothed) points
     filter: OneEuroFilter | None = field(default=None, repr=False)
+    scale: float = 1.0
 
 
 def _face_size(points: np.ndarray) -> float:
@@ -93,7 +96,7 @@ class Tracker:
         t = float(self.frame_index) / 30.0 if t is None else float(t)
         # 1) follow existing faces from their previous landmarks
         if self.tracks:
-            pts, conf = self.lm.landmarks_from_points(image, [tr.points for tr in self.tracks])
+            pts, conf = self.lm.landmarks_from_points(image, [tr.raw for tr in self.tracks])
             alive = []
             for tr, p, c in zip(self.tracks, pts, conf):
                 if float(np.mean(c)) >= self.min_conf:
@@ -112,8 +115,7 @@ class Tracker:
             if new:
                 pts, conf = self.lm.landmarks_for_boxes(image, np.array([b for b, _ in new]))
                 for (b, s), p, c in zip(new, pts, conf):
-                    tr = Track(self._next_id, p, b, float(s))
-                    tr.raw, tr.conf = p, c
+                    tr = Track(self._next_id, p, c, b, float(s))
                     self._next_id += 1
                     self.tracks.append(tr)
         # 3) smooth in face-size units and report
@@ -122,9 +124,10 @@ class Tracker:
             pts = tr.raw
             if self.smooth:
                 if tr.filter is None:
-                    tr.filter = OneEuroFilter(*self.filter_args)
-                scale = _face_size(tr.raw)
-                pts = tr.filter(tr.raw / scale, t) * scale
+                    # units of the face size at the track's start: a per-frame scale would turn
+                    # tiny size fluctuations into large moves of far-from-origin coordinates
+                    tr.filter, tr.scale = OneEuroFilter(*self.filter_args), _face_size(tr.raw)
+                pts = tr.filter(tr.raw / tr.scale, t) * tr.scale
             tr.points = pts
             faces.append(Face(tr.box, tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id))
         self.frame_index += 1

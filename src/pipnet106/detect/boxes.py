@@ -18,6 +18,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import SampleError, UserError
+from ..fileio import read_text_file
 from .base import Detection, check_image
 
 
@@ -37,12 +38,7 @@ def _parse_box(path: Path, key: str, i: int, row: object) -> Detection:
 def load_boxes(json_path: str | Path) -> dict[str, list[Detection]]:
     """Read a boxes file; any problem is a one-line UserError naming the file and entry."""
     path = Path(json_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: boxes file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read boxes file ({e.__class__.__name__})") from None
+    text = read_text_file(path, "boxes file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -1,0 +1,235 @@
+"""Inference on real photos with the shipped starter model: API, CLI, bad inputs, video."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipnet106.cli import main
+from pipnet106.errors import UserError
+from pipnet106.predict import STARTER_ONNX, STARTER_PT, Landmarker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GROUP = FIXTURES / "group4.jpg"   # 4 frontal faces
+PAIR = FIXTURES / "pair2.jpg"     # 2 faces
+
+
+@pytest.fixture(scope="module")
+def lm() -> Landmarker:
+    return Landmarker.default()
+
+
+@pytest.fixture(scope="module")
+def group_faces(lm):
+    return lm.predict(GROUP)
+
+
+def test_real_photo_sanity(group_faces):
+    """Cheap check that fails loudly if weights or decoding break: eyes in the box, chin below the mouth."""
+    assert len(group_faces) == 4
+    for f in group_faces:
+        x0, y0, x1, y1 = f.box
+        for eye in (74, 83):
+            x, y = f.points[eye]
+            assert x0 <= x <= x1 and y0 <= y <= y1, f"eye centre {eye} outside the detected box"
+        assert f.points[16, 1] > f.region("mouth")[:, 1].max(), "chin must be below the mouth"
+        assert f.points[74, 0] < f.points[83, 0], "image-left eye must be left of the image-right eye"
+        assert f.region("mouth")[:, 1].mean() > f.region("eyes")[:, 1].mean()
+        iod = np.linalg.norm(f.points[66] - f.points[79])
+        assert 0.3 * (x1 - x0) < iod < 1.0 * (x1 - x0)
+        assert f.conf.shape == (106,) and 0 <= f.conf.min() and f.conf.max() <= 1
+
+
+def test_second_photo(lm):
+    assert len(lm.predict(PAIR)) == 2
+
+
+def _by_x(faces) -> np.ndarray:
+    """Points of the faces ordered left to right (detector order may change with the input)."""
+    return np.stack([f.points for f in sorted(faces, key=lambda f: f.points[:, 0].mean())])
+
+
+def test_input_forms_agree(lm, group_faces):
+    bgr = cv2.imread(str(GROUP))
+    ref = _by_x(group_faces)
+    for image, color in [(bgr, "bgr"), (bgr[:, :, ::-1].copy(), "rgb"), (cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), "bgr")]:
+        np.testing.assert_allclose(_by_x(lm.predict(image, color=color)), ref, atol=1e-3)
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    faces = lm.predict(gray)
+    assert len(faces) == 4
+    assert np.abs(_by_x(faces) - ref).mean() < 3.0
+
+
+def test_exif_rotated_jpeg(lm, group_faces, tmp_path):
+    """A JPEG stored sideways with EXIF orientation 6: points land on the image as a viewer shows it."""
+    from PIL import Image
+
+    bgr = cv2.imread(str(GROUP))
+    stored = cv2.rotate(bgr, cv2.ROTATE_90_COUNTERCLOCKWISE)  # viewer rotates it back clockwise
+    im = Image.fromarray(stored[:, :, ::-1])
+    exif = im.getexif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    im.save(path, quality=95, exif=exif)
+    faces = lm.predict(path)
+    assert len(faces) == 4
+    assert np.abs(_by_x(faces) - _by_x(group_faces)).mean() < 3.0
+
+
+def test_given_boxes_skip_detector(lm, group_faces):
+    boxes = [[*f.box, f.score] for f in group_faces]
+    faces = Landmarker(lm.backend, detector=None).predict(GROUP, boxes=boxes)
+    np.testing.assert_allclose(np.stack([f.points for f in faces]), np.stack([f.points for f in group_faces]),
+                               atol=1e-3)
+
+
+def test_max_faces_and_min_size(lm):
+    assert len(Landmarker(lm.backend, max_faces=2).predict(GROUP)) == 2
+    assert len(Landmarker(lm.backend, min_face_size=10_000).predict(GROUP)) == 0
+
+
+def test_refinement_changes_little_on_good_boxes(lm, group_faces):
+    once = Landmarker(lm.backend, refine=False).predict(GROUP)
+    assert len(once) == 4
+    assert np.abs(_by_x(once) - _by_x(group_faces)).mean() < 5.0
+
+
+def test_starter_onnx_matches_pytorch(group_faces):
+    """The shipped ONNX (float16 storage of BN-folded weights) and the PyTorch starter agree on face crops."""
+    torch_lm = Landmarker.from_checkpoint(STARTER_PT)
+    onnx_lm = Landmarker.from_onnx(STARTER_ONNX)
+    image = cv2.imread(str(GROUP))
+    transforms = [onnx_lm.crop_for_box(f.box) for f in group_faces]
+    crops = onnx_lm.preprocess(image, transforms)
+    p_onnx, c_onnx = onnx_lm.inference(crops)
+    p_torch, c_torch = torch_lm.inference(crops)
+    d = np.abs(p_onnx - p_torch)
+    assert d.mean() < 1e-3 and d.max() < 2e-2, (d.mean(), d.max())
+    assert np.abs(c_onnx - c_torch).max() < 2e-2
+
+
+def test_cli_predict_image_and_folder(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", str(GROUP), "--out", str(out), "--draw"]) == 0
+    rec = json.loads((out / "group4.json").read_text())
+    assert len(rec["faces"]) == 4 and len(rec["faces"][0]["points"]) == 106
+    assert (out / "annotated" / "group4.png").stat().st_size > 10_000
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.jpg").write_bytes(PAIR.read_bytes())
+    (folder / "notes.jpg").write_text("this is not an image")
+    blank = np.full((200, 300, 3), 255, np.uint8)
+    cv2.imwrite(str(folder / "blank.png"), blank)
+    assert main(["predict", str(folder), "--out", str(tmp_path / "o2")]) == 0
+    text = capsys.readouterr().out
+    assert "notes.jpg" in text and "unreadable image" in text
+    assert "blank.png: no face found" in text
+    lines = [json.loads(x) for x in (tmp_path / "o2" / "predictions.jsonl").read_text().splitlines()]
+    by_name = {r["image"]: r for r in lines}
+    assert len(by_name["sub/a.jpg"]["faces"]) == 2
+
+
+def test_cli_boxes_file(tmp_path, group_faces):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"group4.jpg": [[float(v) for v in f.box] for f in group_faces[:2]]}))
+    assert main(["predict", str(GROUP), "--boxes", str(boxes), "--out", str(tmp_path / "o")]) == 0
+    assert len(json.loads((tmp_path / "o" / "group4.json").read_text())["faces"]) == 2
+
+
+def _one_line_error(args, capsys) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pipnet106: error:"), err
+    return err[0]
+
+
+def test_cli_bad_inputs(tmp_path, capsys):
+    assert "nope.jpg" in _one_line_error(["predict", str(tmp_path / "nope.jpg")], capsys)
+    video = tmp_path / "empty.mp4"
+    video.write_bytes(b"")
+    assert "empty.mp4" in _one_line_error(["predict", str(video), "--out", str(tmp_path / "o")], capsys)
+    fake = tmp_path / "model.onnx"
+    fake.write_text("not a model")
+    assert "model.onnx" in _one_line_error(["predict", str(GROUP), "--weights", str(fake)], capsys)
+    wrong = tmp_path / "weights.pt"
+    wrong.write_bytes(b"\x00" * 100)
+    assert "weights.pt" in _one_line_error(["predict", str(GROUP), "--weights", str(wrong)], capsys)
+
+
+def test_cli_rejects_foreign_onnx_and_layout(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    other = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), other)
+    assert "other.onnx" in _one_line_error(["predict", str(GROUP), "--weights", str(other)], capsys)
+    msg = _one_line_error(["predict", str(GROUP), "--weights", str(STARTER_ONNX), "--layout", "ibug68"], capsys)
+    assert "lapa106" in msg
+
+
+def test_video_tracking(lm, tmp_path):
+    """A short clip: the detector runs once, tracks keep their ids, smoothing lowers jitter."""
+    from pipnet106.video import Tracker
+
+    bgr = cv2.imread(str(PAIR))
+    rng = np.random.default_rng(0)
+    frames = [np.clip(bgr + rng.normal(0, 5, bgr.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    jitter = {}
+    for smooth in (False, True):
+        tr = Tracker(lm, smooth=smooth, detect_every=0)
+        seq = [tr.update(f, t=i / 30) for i, f in enumerate(frames)]
+        assert all(len(fs) == 2 for fs in seq)
+        assert tr.detector_calls == 1
+        assert [f.track_id for f in seq[-1]] == [f.track_id for f in seq[0]]
+        pts = np.stack([np.stack([f.points for f in fs]) for fs in seq])
+        jitter[smooth] = np.linalg.norm(np.diff(pts, axis=0), axis=-1).mean()
+    assert jitter[True] < jitter[False]
+
+
+def test_video_cli(tmp_path):
+    bgr = cv2.imread(str(PAIR))
+    h, w = bgr.shape[:2]
+    path = tmp_path / "clip.mp4"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+    for _ in range(4):
+        vw.write(bgr)
+    vw.release()
+    if not path.exists() or path.stat().st_size == 0:
+        pytest.skip("this OpenCV build cannot write mp4")
+    assert main(["predict", str(path), "--out", str(tmp_path / "v"), "--draw", "--smooth"]) == 0
+    lines = (tmp_path / "v" / "clip.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all(len(json.loads(x)["faces"]) == 2 for x in lines)
+    assert (tmp_path / "v" / "clip_annotated.mp4").stat().st_size > 0
+
+
+def test_onnx_only_prediction_without_torch():
+    """Landmarker.from_onnx with torch made unimportable: the whole pipeline still runs."""
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'torchvision'):
+            raise ImportError('torch blocked for this test')
+sys.meta_path.insert(0, Block())
+from pipnet106.predict import Landmarker
+faces = Landmarker.from_onnx({str(STARTER_ONNX)!r}).predict({str(GROUP)!r})
+assert len(faces) == 4, len(faces)
+assert 'torch' not in sys.modules
+print('ok', len(faces))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "ok 4" in res.stdout
+
+
+def test_landmarker_requires_boxes_without_detector(lm):
+    with pytest.raises(UserError):
+        Landmarker(lm.backend, detector=None).predict(GROUP)
