@@ -3,8 +3,8 @@
 `Landmarker` has the three visible steps (`preprocess` -> `inference` ->
 `postprocess`) and composes a face detector with a landmark backend (PyTorch
 checkpoint or ONNX file). All faces of an image go through the network in one
-batch. With `refine` (default on) a second pass re-crops each face from its
-first-pass landmarks, exactly as `prepare --crop face` cropped the training
+batch. With `refine` (default: 1 extra pass) each face is re-cropped from its
+previous landmarks, exactly as `prepare --crop face` cropped the training
 images, so a detector box that is not a landmark box costs little accuracy.
 
 This module imports no torch: `Landmarker.from_onnx` runs with onnxruntime only.
@@ -76,7 +76,7 @@ def as_bgr(image, color: str = "bgr") -> np.ndarray:
 class Landmarker:
     """Detector + landmark backend. `predict(image) -> list[Face]`."""
 
-    def __init__(self, backend, detector: Callable | str | None = "default", refine: bool = True,
+    def __init__(self, backend, detector: Callable | str | None = "default", refine: int = 1,
                  max_faces: int = 0, min_face_size: float = 0.0) -> None:
         from .detect import as_detector
 
@@ -142,21 +142,35 @@ class Landmarker:
         return [t.to_source(p * self.size) for p, t in zip(points, transforms)]
 
     # ---- composition ----
-    def crop_for_box(self, box: np.ndarray) -> CropTransform:
-        """First-pass crop from a detector box, with the training enlargement."""
+    def crop_for_box(self, box: np.ndarray, calibration: Sequence[float] | None = None) -> CropTransform:
+        """First-pass crop from a box, with the training enlargement.
+
+        `calibration` (dx, dy, sw, sh), declared by a detector as `landmark_box`, first moves
+        its box to where the landmark box usually is, so the first crop is already close to
+        the training crop; boxes given by the user are taken as they are.
+        """
+        box = np.asarray(box, dtype=np.float64)
+        if calibration is not None:
+            dx, dy, sw, sh = calibration
+            w, h = box[2] - box[0], box[3] - box[1]
+            cx, cy = (box[0] + box[2]) / 2 + dx * w, (box[1] + box[3]) / 2 + dy * h
+            box = np.array([cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2])
         return box_transform(square_box(box, self.enlarge), self.size)
 
-    def landmarks_for_boxes(self, image: np.ndarray, boxes: np.ndarray,
-                            refine: bool | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-        """Landmarks (source pixels) and confidences for given boxes, batched."""
+    def landmarks_for_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int | None = None,
+                            calibration: Sequence[float] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+        """Landmarks (source pixels) and confidences for given boxes, batched.
+
+        `refine` = number of extra passes, each re-cropping from the previous landmarks with
+        the training crop rule (True = 1). Each pass shrinks the gap between a detector box and
+        the landmark box the model was trained on.
+        """
         refine = self.refine if refine is None else refine
-        transforms = [self.crop_for_box(b) for b in boxes]
+        transforms = [self.crop_for_box(b, calibration) for b in boxes]
         pts, conf = self.inference(self.preprocess(image, transforms))
         src = self.postprocess(pts, transforms)
-        if refine and len(src):
-            transforms = [crop_from_points(p, self.size, self.enlarge) for p in src]
-            pts, conf = self.inference(self.preprocess(image, transforms))
-            src = self.postprocess(pts, transforms)
+        for _ in range(int(refine) if len(src) else 0):
+            src, conf = self.landmarks_from_points(image, src)
         return src, conf
 
     def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -195,9 +209,11 @@ class Landmarker:
                 raise UserError(f"boxes must be (x0, y0, x1, y1[, score]) rows; got shape {arr.shape}")
             scores = arr[:, 4] if arr.shape[1] > 4 else np.ones(len(arr))
             b, s = self._filter(arr[:, :4], scores)
+            calibration = None
         else:
             b, s = self.detect(bgr)
-        pts, conf = self.landmarks_for_boxes(bgr, b)
+            calibration = getattr(self.detector, "landmark_box", None)
+        pts, conf = self.landmarks_for_boxes(bgr, b, calibration=calibration)
         return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c in zip(b, s, pts, conf)]
 
     __call__ = predict
@@ -221,7 +237,9 @@ def register(sub) -> None:
     p.add_argument("--numbers", action="store_true", help="draw point indices on annotated images")
     p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
     p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
-    p.add_argument("--no-refine", action="store_true", help="skip the second pass that re-crops from landmarks")
+    p.add_argument("--refine", type=int, default=1,
+                   help="extra passes re-cropped from the previous landmarks (default 1; 2-3 for poor boxes)")
+    p.add_argument("--no-refine", action="store_true", help="one pass only (same as --refine 0)")
     p.add_argument("--max-faces", type=int, default=0, help="keep at most N largest faces (0 = all)")
     p.add_argument("--min-face-size", type=float, default=0.0, help="ignore faces smaller than this many pixels")
     p.add_argument("--layout", default="lapa106",
@@ -233,7 +251,7 @@ def register(sub) -> None:
 
 
 def _make_landmarker(args) -> Landmarker:
-    kw = dict(refine=not args.no_refine, max_faces=args.max_faces, min_face_size=args.min_face_size,
+    kw = dict(refine=0 if args.no_refine else args.refine, max_faces=args.max_faces, min_face_size=args.min_face_size,
               detector=None if args.boxes else args.detector)
     if args.weights is None:
         return Landmarker.default(**kw)

@@ -113,7 +113,8 @@ class Tracker:
             if self.lm.max_faces:
                 new = new[: max(0, self.lm.max_faces - len(self.tracks))]
             if new:
-                pts, conf = self.lm.landmarks_for_boxes(image, np.array([b for b, _ in new]))
+                pts, conf = self.lm.landmarks_for_boxes(image, np.array([b for b, _ in new]),
+                                                        calibration=getattr(self.lm.detector, "landmark_box", None))
                 for (b, s), p, c in zip(new, pts, conf):
                     tr = Track(self._next_id, p, c, b, float(s))
                     self._next_id += 1

@@ -226,6 +226,11 @@ class BlazeFaceDetector:
     threads: intra-op threads for onnxruntime (None = its default).
     """
 
+    landmark_box = (0.0024, 0.0932, 0.9087, 0.8821)
+    """Where the 106-point landmark box sits relative to this detector's box: centre shift
+    (dx, dy) and size (sw, sh) in units of the box. Measured with tools/calibrate_detector.py
+    on 560 held-out real faces (teacher labels); residual std 0.066, 0.029, 0.061, 0.061."""
+
     def __init__(self, model: str = "full", score_threshold: float | None = None, nms_iou: float = 0.3,
                  tile: int | None = None, max_tiles: int = 16, engine: str = "auto",
                  threads: int | None = None) -> None:
