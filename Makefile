@@ -8,7 +8,6 @@ STAMP  := $(VENV)/.installed
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 
 # Reinstall when the package metadata or the pins change.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
@@ -26,6 +25,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/prepare.py
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/infer_speed.py
+	$(BIN)/python -m pipnet106 bench
 
 clean-venv:
 	rm -rf $(VENV)

@@ -46,7 +46,14 @@ def _missing(cmd: str, dep: str | None):
     return run
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"pipnet106: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _one_line_warning  # no source lines from deep inside the package
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# How the shipped starter model was made (provenance; about 1.5 h on a 2-core CPU).
+# Needs ../shared/data/faces-gray and the teacher environment (`make teacher-env`).
+set -euo pipefail
+POOL=${POOL:-../shared/data/faces-gray}
+WORK=${WORK:-starter_work}
+.venv/bin/pipnet106 autolabel "$POOL" --out "$WORK/labels"                 # MediaPipe teacher -> 106 points
+.venv/bin/python tools/starter_split.py "$WORK/labels" --out "$WORK/split"   # 10% of persons held out
+.venv/bin/pipnet106 prepare "$POOL" --labels-dir "$WORK/labels/labels" --out "$WORK/data128" \
+    --crop face --size 128 --train-list "$WORK/split/train_names.txt" --test-list "$WORK/split/test_names.txt"
+.venv/bin/pipnet106 train --config configs/starter_mbv2_320_s16_128.yaml --data "$WORK/data128" --out "$WORK/run128"
+.venv/bin/pipnet106 eval --weights "$WORK/run128/best.pt" --data "$WORK/data128"
+.venv/bin/pipnet106 export --weights "$WORK/run128/best.pt" --out src/pipnet106/assets/starter.pt --fp16-weights
+.venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter.onnx --fp16-weights
