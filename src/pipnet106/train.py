@@ -110,6 +110,8 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
     layout = get_layout(cfg.layout)
     if not cfg.data:
         raise UserError("no dataset: pass --data PREPARED_DIR (output of `pipnet106 prepare`)")
+    if not Path(cfg.data).is_dir():
+        raise UserError(f"{cfg.data}: prepared dataset folder not found (run `pipnet106 prepare` first)")
 
     # ---- mean face and neighbours (from the checkpoint we fine-tune from, so its heads stay meaningful) ----
     init_ck = read_checkpoint(resolve_init(cfg.init)) if (cfg.init and state is None) else None
