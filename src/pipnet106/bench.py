@@ -37,11 +37,7 @@ def bench(weights: str | None = None, batches=(1, 8), threads=(1, 2), repeats: i
     image = read_image(DEMO_PHOTO)
     rows = []
     for th in threads:
-        lm = Landmarker.from_path(path, threads=th) if path.suffix == ".onnx" else Landmarker.from_path(path)
-        if path.suffix != ".onnx":
-            import torch
-
-            torch.set_num_threads(th)
+        lm = Landmarker.from_path(path, threads=th)
         boxes, _ = lm.detect(image)
         rng = np.random.default_rng(0)
         for b in batches:

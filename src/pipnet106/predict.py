@@ -106,9 +106,12 @@ class Landmarker:
         return cls(TorchBackend.from_checkpoint(path, device=device, layout=layout), **kw)
 
     @classmethod
-    def from_path(cls, path: str | Path, **kw) -> "Landmarker":
-        """.onnx -> onnxruntime; anything else -> PyTorch checkpoint."""
-        return cls.from_onnx(path, **kw) if str(path).lower().endswith(".onnx") else cls.from_checkpoint(path, **kw)
+    def from_path(cls, path: str | Path, device: str = "cpu", threads: int | None = None,
+                  layout: str | None = None, **kw) -> "Landmarker":
+        """ONNX export or PyTorch checkpoint, decided by `backends.load_backend` (extension, then content)."""
+        from .backends import load_backend
+
+        return cls(load_backend(path, device=device, threads=threads, layout=layout), **kw)
 
     @classmethod
     def default(cls, **kw) -> "Landmarker":
@@ -255,13 +258,8 @@ def _make_landmarker(args) -> Landmarker:
               detector=None if args.boxes else args.detector)
     if args.weights is None:
         return Landmarker.default(**kw)
-    path = Path(args.weights)
-    if not path.is_file():
-        raise UserError(f"{path}: weights file not found")
-    layout = None if args.layout == "any" else args.layout
-    if path.suffix.lower() == ".onnx":
-        return Landmarker.from_onnx(path, threads=args.threads, layout=layout, **kw)
-    return Landmarker.from_checkpoint(path, device=args.device, layout=layout, **kw)
+    return Landmarker.from_path(args.weights, device=args.device, threads=args.threads,
+                                layout=None if args.layout == "any" else args.layout, **kw)
 
 
 def run(args) -> int:
