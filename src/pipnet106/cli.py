@@ -13,25 +13,40 @@ import sys
 from . import __version__
 from .errors import UserError
 
-# (module, help) in the order shown by --help
-COMMANDS = [
-    "prepare", "show", "info", "train", "evaluate", "export", "predict", "bench", "autolabel",
-]
+# command -> (module, one-line help), in the order shown by --help. Only the module of the command
+# being run is imported (torch alone takes seconds to import), so `--help` and `predict` with an
+# ONNX model start fast.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("prepare", "check labelled photos and build a training folder"),
+    "show": ("show", "draw labels (coloured by region, optional index numbers) to check the point order"),
+    "info": ("info", "show model size, grid, parameters and FLOPs of a config"),
+    "train": ("train", "train a PIPNet model on a prepared dataset (resumable)"),
+    "eval": ("evaluate", "evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)"),
+    "export": ("export", "export a checkpoint to ONNX (preprocessing and decoding included)"),
+    "predict": ("predict", "106 points for every face in an image, a folder or a video"),
+    "bench": ("bench", "milliseconds per face of a model (network, whole pipeline, detector)"),
+    "autolabel": ("autolabel", "label unlabelled photos with the MediaPipe teacher (106 points)"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Full parser for the command named in `argv`; one-line entries for the others."""
     parser = argparse.ArgumentParser(
         prog="pipnet106",
         description="106-point facial landmarks with PIPNet. Typical flow: prepare -> train -> eval -> export.",
     )
     parser.add_argument("--version", action="version", version=f"pipnet106 {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        if name != chosen:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
         try:
-            mod = importlib.import_module(f".{name}", __package__)
+            mod = importlib.import_module(f".{module}", __package__)
         except ModuleNotFoundError as e:
             if e.name and e.name.startswith("pipnet106"):
-                continue  # command not built yet
+                raise
             # a missing optional dependency: keep the command visible with a clear message
             p = sub.add_parser(name, help=f"(unavailable: needs {e.name})")
             p.set_defaults(func=_missing(name, e.name))
@@ -54,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.formatwarning = _one_line_warning  # no source lines from deep inside the package
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
