@@ -22,10 +22,8 @@ import argparse
 import io
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -37,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from pipnet106.backends import OnnxBackend, TorchBackend  # noqa: E402
+from pipnet106.bench import median_ms  # noqa: E402
 from pipnet106.checkpoint import make_checkpoint  # noqa: E402
 from pipnet106.config import Config  # noqa: E402
 from pipnet106.export import export_checkpoint  # noqa: E402
@@ -58,18 +57,6 @@ QUICK = [
     ("mobilenet_v2 w320", dict(backbone="mobilenet_v2", width=320), (128,)),
     ("resnet18", dict(backbone="resnet18"), (128,)),
 ]
-
-
-def time_call(fn, x, warmup: int, repeats: int) -> float:
-    """Median seconds of fn(x) over `repeats` calls after `warmup` calls."""
-    for _ in range(warmup):
-        fn(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bare_session(model: torch.nn.Module, size: int, threads: int):
@@ -109,9 +96,9 @@ def bench_one(label: str, overrides: dict, size: int, batches, threads_list, arg
         for batch in batches:
             crops = rng.integers(0, 256, size=(batch, size, size, 3), dtype=np.uint8)
             x = np.random.default_rng(1).standard_normal((batch, 3, size, size)).astype(np.float32)
-            t_torch = time_call(torch_be, crops, args.warmup, args.repeats)
-            t_ort = time_call(ort_be, crops, args.warmup, args.repeats)
-            t_bare = time_call(lambda a: bare.run(None, {"x": a}), x, args.warmup, args.repeats)
+            t_torch = median_ms(lambda: torch_be(crops), args.repeats, args.warmup) / 1000
+            t_ort = median_ms(lambda: ort_be(crops), args.repeats, args.warmup) / 1000
+            t_bare = median_ms(lambda: bare.run(None, {"x": x}), args.repeats, args.warmup) / 1000
             row = {
                 "model": label, "backbone": cfg.backbone, "width": int(model.backbone.out_channels),
                 "input_size": size, "net_stride": cfg.net_stride, "batch": batch, "threads": threads,

@@ -93,14 +93,13 @@ def check_init_layout(ck: dict[str, Any], cfg: Config, path: str | Path) -> None
         raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {get_layout(cfg.layout).name}")
 
 
-def init_from(model: torch.nn.Module, path: str | Path, cfg: Config, nb: np.ndarray) -> str:
+def init_from(model: torch.nn.Module, ck: dict[str, Any], path: str | Path, cfg: Config, nb: np.ndarray) -> str:
     """Copy weights from a checkpoint for fine-tuning; returns a one-line report.
 
     Layout must match. Tensors whose shapes differ (e.g. another num_nb) are
     skipped and reported; a different neighbour table is reported too, since
     the neighbour heads then start from weights that predict other points.
     """
-    ck = read_checkpoint(path)
     check_init_layout(ck, cfg, path)
     own = _unwrap(model).state_dict()
     loaded, skipped = {}, []

@@ -275,9 +275,9 @@ def run(args) -> int:
         raise UserError(f"{src}: no such file or folder")
     given = None
     if args.boxes:
-        from .detect import load_boxes
+        from .detect import BoxesDetector
 
-        given = load_boxes(args.boxes)
+        given = BoxesDetector.from_json(args.boxes)
     lm = _make_landmarker(args)
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         from .video import predict_video
@@ -299,11 +299,8 @@ def run(args) -> int:
         try:
             image = read_image(path)
             boxes = None
-            if given is not None:
-                dets = next((given[k] for k in (str(rel), path.name, path.stem) if k in given), None)
-                if dets is None:
-                    raise SampleError(path, "no boxes given for this image")
-                boxes = [[*d.box, d.score] for d in dets]
+            if given is not None:  # by relative path, then file name, then stem
+                boxes = [[*d.box, d.score] for d in given.lookup(rel)]
             faces = lm.predict(image, boxes=boxes)
         except SampleError as e:
             problems.append(str(e))

@@ -114,9 +114,10 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
         raise UserError(f"{cfg.data}: prepared dataset folder not found (run `pipnet106 prepare` first)")
 
     # ---- mean face and neighbours (from the checkpoint we fine-tune from, so its heads stay meaningful) ----
-    init_ck = read_checkpoint(resolve_init(cfg.init)) if (cfg.init and state is None) else None
+    init_path = resolve_init(cfg.init) if (cfg.init and state is None) else None
+    init_ck = read_checkpoint(init_path) if init_path else None
     if init_ck is not None:
-        check_init_layout(init_ck, cfg, resolve_init(cfg.init))  # before its mean face is used
+        check_init_layout(init_ck, cfg, init_path)  # before its mean face is used
     if state is not None:
         meanface = np.asarray(state["meanface"])
     elif init_ck is not None and init_ck["config"]["num_nb"] == cfg.num_nb:
@@ -142,7 +143,7 @@ def train(cfg: Config, resume: str | None = None, save_every: int = 0, quiet: bo
     # ---- model, optimizer, schedule ----
     model = build_model(cfg).to(device)
     if init_ck is not None:
-        log(init_from(model, resolve_init(cfg.init), cfg, nb))
+        log(init_from(model, init_ck, init_path, cfg, nb))
     decoder = Decoder(reverse_index(nb), cfg.num_nb).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.decay_epochs, cfg.decay_gamma)

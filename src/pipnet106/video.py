@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .crop import points_box
 from .detect import box_iou
 from .predict import Face, Landmarker
 
@@ -61,11 +62,6 @@ class Track:
     scale: float = 1.0
 
 
-def _face_size(points: np.ndarray) -> float:
-    wh = points.max(0) - points.min(0)
-    return float(max(np.sqrt(max(wh[0] * wh[1], 0.0)), 1.0))
-
-
 class Tracker:
     """Frame-by-frame landmarks for a camera or video.
 
@@ -107,7 +103,7 @@ class Tracker:
         if not self.tracks or (self.detect_every and self.frame_index % self.detect_every == 0):
             self.detector_calls += 1
             boxes, scores = self.lm.detect(image)
-            tracked = np.array([_box_of(tr.raw) for tr in self.tracks]).reshape(-1, 4)
+            tracked = np.array([points_box(tr.raw) for tr in self.tracks]).reshape(-1, 4)
             new = [(b, s) for b, s in zip(boxes, scores)
                    if not len(tracked) or box_iou(b, tracked).max() < 0.3]
             if self.lm.max_faces:
@@ -127,16 +123,13 @@ class Tracker:
                 if tr.filter is None:
                     # units of the face size at the track's start: a per-frame scale would turn
                     # tiny size fluctuations into large moves of far-from-origin coordinates
-                    tr.filter, tr.scale = OneEuroFilter(*self.filter_args), _face_size(tr.raw)
+                    tr.filter = OneEuroFilter(*self.filter_args)
+                    tr.scale = max(float(self.lm.layout.norm_distance(tr.raw, "bbox")), 1.0)
                 pts = tr.filter(tr.raw / tr.scale, t) * tr.scale
             tr.points = pts
             faces.append(Face(tr.box, tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id))
         self.frame_index += 1
         return faces
-
-
-def _box_of(points: np.ndarray) -> np.ndarray:
-    return np.array([*points.min(0), *points.max(0)])
 
 
 def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth: bool = False,
