@@ -9,7 +9,7 @@ reproducible.
 Conventions (kept in this one place):
 - Geometry is written in continuous coordinates. OpenCV warps map pixel
   *centres* (continuous - 0.5), so `affine` converts its matrix once with
-  `_cv_matrix`; the points use the continuous matrix directly.
+  `crop.pixel_centre_matrix`; the points use the continuous matrix directly.
 - Horizontal flip is `Layout.mirror_points` (x -> width - x in continuous
   coordinates, as cv2.flip), and the mask is re-indexed through the same
   `layout.flip_index` as the points, so point 104
@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .crop import pixel_centre_matrix
 from .layout import Layout, get_layout
 
 _WARP_FLAGS = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -60,16 +61,6 @@ def affine_matrix(width: int, height: int, angle_deg: float = 0.0, scale: float 
     return np.concatenate([lin, t[:, None]], axis=1)
 
 
-def _cv_matrix(m: np.ndarray) -> np.ndarray:
-    """Continuous-coordinate matrix -> OpenCV's pixel-centre matrix.
-
-    With q = p - 0.5: q' = A q + (A @ 0.5 + t - 0.5).
-    """
-    out = np.array(m, dtype=np.float64, copy=True)
-    out[:, 2] = m[:, :2] @ np.array([0.5, 0.5]) + m[:, 2] - 0.5
-    return out
-
-
 def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Apply a 2x3 continuous-coordinate matrix to (N, 2) points."""
     p = _float_points(points)
@@ -89,7 +80,7 @@ def affine(image: np.ndarray, points: np.ndarray, angle_deg: float = 0.0, scale:
     m = affine_matrix(w, h, angle_deg, scale, shift_xy)
     if border_value is None:
         border_value = mean_color(image)
-    out = cv2.warpAffine(image, _cv_matrix(m), (w, h), borderValue=tuple(float(v) for v in border_value),
+    out = cv2.warpAffine(image, pixel_centre_matrix(m), (w, h), borderValue=tuple(float(v) for v in border_value),
                          **_WARP_FLAGS)
     return out, transform_points(points, m)
 

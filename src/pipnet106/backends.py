@@ -15,13 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .constants import INPUT_FORMATS, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES, REQUIRED_META
 from .errors import UserError
 from .layout import Layout, get_layout
 
-ONNX_FORMAT = "pipnet106-onnx"  # same value as export.ONNX_FORMAT (export needs torch, so not imported here)
-ONNX_MAX_VERSION = 1
-INPUT_FORMATS = ("uint8_nhwc_bgr", "float_nchw_rgb")
-REQUIRED_META = ("layout", "num_points", "input_size", "input_format", "grayscale", "crop_enlarge")
 _ONNX_DTYPES = {"uint8_nhwc_bgr": "tensor(uint8)", "float_nchw_rgb": "tensor(float)"}
 
 
@@ -160,9 +157,9 @@ class OnnxBackend(Backend):
             version = int(m.get("version", "0"))
         except ValueError:
             version = -1
-        if not 1 <= version <= ONNX_MAX_VERSION:
+        if not 1 <= version <= ONNX_VERSION:
             raise UserError(f"{p}: pipnet106 ONNX format version {m.get('version')!r} is not supported by this "
-                            f"pipnet106 (reads up to {ONNX_MAX_VERSION}); upgrade pipnet106 or re-export")
+                            f"pipnet106 (reads up to {ONNX_VERSION}); upgrade pipnet106 or re-export")
         missing = [k for k in REQUIRED_META if k not in m]
         if missing:
             raise UserError(f"{p}: pipnet106 ONNX metadata lacks {', '.join(missing)}; re-export the model")
@@ -191,8 +188,8 @@ class OnnxBackend(Backend):
             raise UserError(f"{p}: inputs ({got}) do not match its metadata "
                             f"({self.input_format}, size {s}); re-export the model")
         names = [o.name for o in outs]
-        if "points" not in names or "conf" not in names:
-            raise UserError(f"{p}: outputs {names} lack 'points' and 'conf'; re-export the model")
+        if not set(OUTPUT_NAMES) <= set(names):
+            raise UserError(f"{p}: outputs {names} lack {' and '.join(map(repr, OUTPUT_NAMES))}; re-export the model")
         self.input_name = ins[0].name
 
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +198,7 @@ class OnnxBackend(Backend):
             return self._empty()
         if self.input_format == "float_nchw_rgb":
             a = np.ascontiguousarray(a[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
-        pts, conf = self.session.run(["points", "conf"], {self.input_name: a})
+        pts, conf = self.session.run(list(OUTPUT_NAMES), {self.input_name: a})
         return pts.astype(np.float32, copy=False), conf.astype(np.float32, copy=False)
 
 

@@ -15,7 +15,8 @@ from .errors import UserError
 
 # command -> (module, one-line help), in the order shown by --help. Only the module of the command
 # being run is imported (torch alone takes seconds to import), so `--help` and `predict` with an
-# ONNX model start fast.
+# ONNX model start fast. Command modules live in `commands/` (argument parsing, files, messages)
+# over API modules that hold no CLI code; older commands still keep `register` in their module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("prepare", "check labelled photos and build a training folder"),
     "show": ("show", "draw labels (coloured by region, optional index numbers) to check the point order"),
@@ -23,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a PIPNet model on a prepared dataset (resumable)"),
     "eval": ("evaluate", "evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)"),
     "export": ("export", "export a checkpoint to ONNX (preprocessing and decoding included)"),
-    "predict": ("predict", "106 points for every face in an image, a folder or a video"),
+    "predict": ("commands.predict", "106 points for every face in an image, a folder or a video"),
     "bench": ("bench", "milliseconds per face of a model (network, whole pipeline, detector)"),
     "autolabel": ("autolabel", "label unlabelled photos with the MediaPipe teacher (106 points)"),
 }

@@ -7,12 +7,14 @@ checked in `validate`, so a bad value stops at once with one line.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
 
+from .constants import BACKBONE_NAMES, MBV2_WIDTHS
 from .errors import UserError
 
 
@@ -152,11 +154,11 @@ def validate(cfg: Config) -> None:
         raise UserError(f"num_nb must be >= 0 (got {cfg.num_nb})")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise UserError("epochs, batch_size and lr must be positive")
-    from .models import BACKBONES  # late import: models need torch
-
-    if cfg.backbone not in BACKBONES:
-        raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(sorted(BACKBONES))}")
+    # torch-free: the built-in names, plus any registered since `models` was imported
+    known = set(BACKBONE_NAMES) | set(getattr(sys.modules.get("pipnet106.models.backbones"), "BACKBONES", ()))
+    if cfg.backbone not in known:
+        raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(sorted(known))}")
     if cfg.width and cfg.backbone != "mobilenet_v2":
         raise UserError("width is a mobilenet_v2 option (1280, 640 or 320)")
-    if cfg.width not in (0, 320, 640, 1280):
+    if cfg.width not in (0, *MBV2_WIDTHS):
         raise UserError(f"mobilenet_v2 width must be 1280, 640 or 320 (got {cfg.width})")

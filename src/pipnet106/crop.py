@@ -16,6 +16,18 @@ import numpy as np
 DEFAULT_ENLARGE = 1.25
 
 
+def pixel_centre_matrix(m: np.ndarray) -> np.ndarray:
+    """2x3 matrix in continuous coordinates -> the same map in OpenCV's pixel-centre coordinates.
+
+    cv2 warps address pixel centres, q = p - 0.5, so q' = A q + (A @ 0.5 + t - 0.5).
+    Every warp of the package goes through here, so images and points stay in register.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    out = m.copy()
+    out[:, 2] = m[:, :2] @ np.array([0.5, 0.5]) + m[:, 2] - 0.5
+    return out
+
+
 @dataclass(frozen=True)
 class CropTransform:
     scale: float
@@ -35,10 +47,7 @@ class CropTransform:
     def matrix(self) -> np.ndarray:
         """2x3 affine source->crop in OpenCV's pixel-centre convention."""
         s = self.scale
-        # continuous coords: c = s*x + o; pixel-centre coords are continuous - 0.5
-        tx = self.offset_x + 0.5 * s - 0.5
-        ty = self.offset_y + 0.5 * s - 0.5
-        return np.array([[s, 0.0, tx], [0.0, s, ty]], dtype=np.float64)
+        return pixel_centre_matrix(np.array([[s, 0.0, self.offset_x], [0.0, s, self.offset_y]]))
 
     def apply(self, image: np.ndarray, border_value: int | tuple = 0) -> np.ndarray:
         interp = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR

@@ -15,14 +15,15 @@ from torch.utils.data import Dataset
 
 from .augment import Augmenter
 from .config import Config
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import UserError
 from .fileio import read_image
 from .formats import read_list
 from .layout import Layout
 from .targets import encode
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 
 def to_input(image_bgr: np.ndarray, grayscale: bool = False) -> np.ndarray:
@@ -34,7 +35,7 @@ def to_input(image_bgr: np.ndarray, grayscale: bool = False) -> np.ndarray:
     if grayscale:
         image_bgr = cv2.cvtColor(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     rgb = image_bgr[:, :, ::-1].astype(np.float32) / 255.0
-    return np.ascontiguousarray(((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+    return np.ascontiguousarray(((rgb - _MEAN) / _STD).transpose(2, 0, 1))
 
 
 def list_path(data_dir: str | Path, name: str) -> Path:

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from .fileio import atomic_write_image, atomic_write_json, read_image
-from .predict import ASSETS, Landmarker, draw_faces
+from .draw import draw_faces
+from .predict import ASSETS, Landmarker
 
 DEMO_PHOTO = ASSETS / "demo" / "group4.jpg"
 

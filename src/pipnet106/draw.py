@@ -1,10 +1,12 @@
-"""Drawing landmarks and boxes for humans to check (show, eval, predict).
+"""Drawing landmarks, boxes and whole predictions for humans to check (show, eval, predict, video).
 
 Points are coloured by the layout's fine regions so a swapped label order
 (e.g. left/right eye) stands out; optional index numbers make the order
 itself readable. Drawing never changes the input image.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -124,3 +126,12 @@ def draw_legend(image: np.ndarray, layout: Layout | str) -> np.ndarray:
         cv2.putText(strip, name, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colors[name], 1, cv2.LINE_AA)
     base = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return np.concatenate([base, strip], axis=0)
+
+
+def draw_faces(image: np.ndarray, faces: Sequence, numbers: bool = False) -> np.ndarray:
+    """Copy of `image` with the box, score and points of every `predict.Face` drawn."""
+    canvas = image.copy()
+    for f in faces:
+        canvas = draw_box(canvas, f.box, label=f"{f.score:.2f}")
+        canvas = draw_points(canvas, f.points, f.layout, numbers=numbers)
+    return canvas

@@ -31,19 +31,14 @@ import torch.nn as nn
 
 from . import __version__
 from .checkpoint import LoadedModel, load_model
-from .data import IMAGENET_MEAN, IMAGENET_STD
+from .constants import IMAGENET_MEAN, IMAGENET_STD, INPUT_FORMATS, INPUT_NAME, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES
 from .decode import Decoder
 from .errors import UserError
 from .fileio import atomic_write_bytes
 
-ONNX_FORMAT = "pipnet106-onnx"
-ONNX_VERSION = 1
-INPUT_FORMATS = ("uint8_nhwc_bgr", "float_nchw_rgb")
 DEFAULT_OPSET = 17
 """Opset 17 (ONNX 1.12, 2022): read by every maintained runtime (onnxruntime >= 1.12, OpenCV DNN,
 TensorRT 8.5+, ncnn/MNN converters) and enough for every op the graph uses."""
-INPUT_NAME = "image"
-OUTPUT_NAMES = ("points", "conf")
 PARITY_TOL = 1e-4
 """Max allowed |onnxruntime - PyTorch| for points (fraction of the crop side) and confidences."""
 
@@ -94,8 +89,8 @@ class InferenceModule(nn.Module):
         self.grayscale = bool(grayscale)
         self.input_format = input_format
         self.num_points = int(decoder.num_points)
-        self.register_buffer("mean", torch.as_tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.as_tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN, dtype=torch.float32).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD, dtype=torch.float32).reshape(1, 3, 1, 1), persistent=False)
         wr, wg, wb, shift = cv2_gray_weights() if self.grayscale else _CV2_GRAY_CANDIDATES[-1]
         self.gray_shift = shift
         # (1,3,1,1) weights in RGB channel order
@@ -191,7 +186,7 @@ def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
         try:
             torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset, do_constant_folding=True,
                               input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, "points": {0: "batch"}, "conf": {0: "batch"}})
+                              dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)})
         except Exception as e:  # e.g. an opset this torch cannot write
             first = (str(e).splitlines() or [""])[0][:200]
             raise UserError(f"ONNX export failed at opset {opset} ({type(e).__name__}: {first})") from None

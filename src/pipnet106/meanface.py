@@ -51,10 +51,6 @@ class ReverseIndex:
     slot: np.ndarray  # (N, R) int64
     mask: np.ndarray  # (N, R) bool
 
-    @property
-    def width(self) -> int:
-        return self.idx.shape[1]
-
 
 def reverse_index(nb: np.ndarray) -> ReverseIndex:
     """Invert an (N, K) neighbour table; padding entries point at (i, 0) with mask False."""

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
-from .crop import DEFAULT_ENLARGE, CropTransform, crop_from_points, letterbox_transform
+from .crop import DEFAULT_ENLARGE, crop_from_points, letterbox_transform
 from .errors import SampleError, UserError
 from .fileio import IMAGE_EXTS, atomic_write_image, atomic_write_json, read_image
 from .formats import (FORMATS, MISSING_IMAGE, OUTSIDE, Sample, load_source, read_names, read_sample_points,
@@ -425,19 +425,6 @@ def _print_summary(summary: PrepareSummary, verbose: bool, wrote: bool) -> None:
         print(f"skipped {summary.num_skipped}: {_reason_text(summary)}")
     else:
         print("skipped 0")
-
-
-def load_manifest(out: str | Path) -> dict:
-    """The manifest of a prepared folder, with each sample's transform as a `CropTransform`."""
-    from .formats import read_json
-
-    m = read_json(Path(out) / "manifest.json")
-    try:
-        for s in m["samples"]:
-            s["transform"] = CropTransform.from_dict(s["transform"])
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{Path(out) / 'manifest.json'}: not a prepare manifest") from None
-    return m
 
 
 # --------------------------------------------------------------------------- CLI

@@ -82,9 +82,6 @@ class Tracker:
         self.detector_calls = 0
         self._next_id = 0
 
-    def reset(self) -> None:
-        self.tracks, self.frame_index = [], 0
-
     def update(self, frame, t: float | None = None, color: str = "bgr") -> list[Face]:
         from .predict import as_bgr
 
@@ -146,7 +143,7 @@ def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth:
 
     from .errors import UserError
     from .fileio import atomic_write_text
-    from .predict import draw_faces
+    from .draw import draw_faces
 
     path, out = Path(path), Path(out)
     if not path.is_file() or path.stat().st_size == 0:

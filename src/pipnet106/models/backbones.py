@@ -21,12 +21,12 @@ import torch.nn as nn
 import torchvision
 from torchvision.ops.misc import Conv2dNormActivation
 
+from ..constants import MBV2_WIDTHS
 from ..errors import UserError
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {}
 """name -> builder(*, stride16=False, width=0, pretrained="", warn_scratch=True)."""
 
-MBV2_WIDTHS = (1280, 640, 320)
 
 
 def register_backbone(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

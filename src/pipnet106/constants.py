@@ -1,0 +1,31 @@
+"""Values that training, export and inference must agree on, in one torch-free place.
+
+`export` writes them into an ONNX file and `backends` reads them back without
+torch, so neither may define its own copy: a changed mean, name or metadata key
+would otherwise make a model that loads but predicts garbage.
+"""
+from __future__ import annotations
+
+# ---- network input normalization (torchvision ImageNet statistics, RGB order, on [0, 1] pixels)
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+# ---- ONNX export contract
+ONNX_FORMAT = "pipnet106-onnx"
+"""Value of the `format` metadata key that marks a pipnet106 export."""
+ONNX_VERSION = 1
+"""Version of the file contract written by `export`; `backends` reads versions 1..ONNX_VERSION."""
+INPUT_FORMATS = ("uint8_nhwc_bgr", "float_nchw_rgb")
+"""uint8 BGR crops as `crop.CropTransform.apply` gives them (normalization inside the graph),
+or float RGB in [0, 1], channels first, for runtimes that cannot take uint8."""
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("points", "conf")
+"""Normalized points (B, N, 2) in crop fractions, and per-point confidence (B, N)."""
+REQUIRED_META = ("layout", "num_points", "input_size", "input_format", "grayscale", "crop_enlarge")
+"""Metadata keys without which an ONNX file cannot be run correctly."""
+
+# ---- model zoo names (checked by config validation without importing torch)
+BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "resnet101")
+"""Backbones built into `models.backbones`; more may be added there with `register_backbone`."""
+MBV2_WIDTHS = (1280, 640, 320)
+"""Allowed final widths of the mobilenet_v2 backbone (0 in a config = the default 1280)."""
