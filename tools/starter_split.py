@@ -33,9 +33,9 @@ def main() -> None:
     a = ap.parse_args()
     recs = [json.loads(line) for line in open(Path(a.labels) / "autolabel.jsonl")]
     flip = {}
-    for r in recs:
-        if r["face"] == 0:
-            flip[Path(r["image"]).stem] = r["flip_nme"]
+    for r in recs:  # one record per image; faces sorted largest first
+        if r.get("faces") and r["faces"][0]["flip_nme"] is not None:
+            flip[Path(r["image"]).stem] = r["faces"][0]["flip_nme"]
     stems = sorted(p.stem for p in (Path(a.labels) / "labels").rglob("*.txt"))
     persons = sorted({person(s) for s in stems})
     rng = np.random.default_rng(a.seed)

@@ -6,25 +6,40 @@ LaPa order. MediaPipe 0.10.x pins numpy<2 and protobuf<5, so it lives in its
 own environment (``make teacher-env`` -> ``.venv-teacher``); when mediapipe is
 not importable here, the command re-runs itself in that environment.
 
-Quality per face: the teacher is run on the photo and on its mirror image; the
-disagreement between the two (NME by outer-eye distance, after mirroring back
-with the layout's flip map) is a cheap, honest confidence signal.
+Labels you can trust: the teacher runs on the photo and on its mirror image; the
+mirrored points are mapped back with the layout's flip map. A face is kept only
+when the two runs agree (NME by outer-eye distance <= `max_disagree`); its label
+is the mean of the two runs (flip test-time augmentation of the teacher). Every
+face, kept or not, gets a quality record (agreement, face size, rough yaw and
+roll from the points, pose bucket, cut by the frame) so training can sample by pose.
+
+Output (a new folder; the source is never touched):
+  labels/<relative stem>.txt   the largest kept face, 106 lines "x y" (what `prepare` reads)
+  autolabel.jsonl              one line per image, written as it goes (``--resume`` continues)
+  summary.json                 counts of images, faces kept and dropped, and why
+Exit codes: 0 every image processed, 1 finished but some images were skipped
+(unreadable, no face found), 2 usage or fatal error.
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from .errors import SampleError, UserError
-from .fileio import atomic_write_json, atomic_write_text, is_image_file, read_image
-from .layout import LAPA106
+from .fileio import JsonlStream, atomic_write_json, atomic_write_text, is_image_file, read_image
+from .layout import LAPA106, Layout
+
+DEFAULT_MAX_DISAGREE = 0.05   # outer-eye NME between the direct and the mirrored run
+POSE_BUCKETS = (("frontal", 20.0), ("three_quarter", 45.0), ("profile", 90.0))  # |yaw| upper bounds, degrees
 
 
 def load_mesh_table() -> tuple[np.ndarray, dict]:
@@ -38,16 +53,88 @@ def load_mesh_table() -> tuple[np.ndarray, dict]:
     return w, table
 
 
+def estimate_pose(points: np.ndarray) -> tuple[float, float]:
+    """Rough (yaw, roll) in degrees from 106 points, for pose buckets, not for geometry.
+
+    Roll is the angle of the line between the eye centres (74 -> 83). After undoing
+    it, yaw treats the head as a cylinder: the nose (mean of 54 and 60) moves off the
+    middle of the ear-level contour points 0 and 32 by sin(yaw) of their half-width.
+    Positive yaw: the nose points to the image right.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    d = p[83] - p[74]
+    roll = float(np.degrees(np.arctan2(d[1], d[0])))
+    c, s = np.cos(np.radians(-roll)), np.sin(np.radians(-roll))
+    x = (p - p.mean(0)) @ np.array([[c, s], [-s, c]])  # rotate by -roll
+    left, right = x[0, 0], x[32, 0]
+    half = abs(right - left) / 2
+    nose = (x[54, 0] + x[60, 0]) / 2
+    ratio = np.clip((nose - (left + right) / 2) / max(half, 1e-6), -1.0, 1.0)
+    return float(np.degrees(np.arcsin(ratio))), roll
+
+
+def pose_bucket(yaw: float) -> str:
+    """'frontal' (|yaw| < 20), 'three_quarter' (< 45) or 'profile'."""
+    for name, bound in POSE_BUCKETS:
+        if abs(yaw) < bound:
+            return name
+    return POSE_BUCKETS[-1][0]
+
+
 @dataclass
 class TeacherFace:
-    points: np.ndarray  # (106, 2) pixels
-    flip_nme: float     # disagreement with the mirrored run (outer-eye NME)
+    points: np.ndarray  # (N, 2) pixels: mean of the direct and the mirrored run when both found it
+    flip_nme: float     # disagreement between the two runs (outer-eye NME); inf when the mirror missed it
     face_size: float    # sqrt(w*h) of the landmark box, pixels
     cut: bool           # some landmarks fall outside the frame
+    yaw: float          # degrees, rough (estimate_pose)
+    roll: float         # degrees
+
+    @property
+    def pose(self) -> str:
+        return pose_bucket(self.yaw)
+
+    def kept(self, max_disagree: float) -> bool:
+        return self.flip_nme <= max_disagree
+
+    def to_dict(self, max_disagree: float) -> dict:
+        keep = self.kept(max_disagree)
+        return {"points": np.round(self.points, 3).tolist(), "kept": keep,
+                "drop": None if keep else ("no mirror match" if not np.isfinite(self.flip_nme) else "mirror disagrees"),
+                "flip_nme": round(self.flip_nme, 5) if np.isfinite(self.flip_nme) else None,
+                "face_size": round(self.face_size, 1), "yaw": round(self.yaw, 1), "roll": round(self.roll, 1),
+                "pose": self.pose, "cut": self.cut}
+
+
+def combine_runs(direct: Sequence[np.ndarray], mirrored: Sequence[np.ndarray], width: int, height: int,
+                 layout: Layout = LAPA106) -> list[TeacherFace]:
+    """Pair each face of the direct run with the mirrored run's face (already mapped back) and score them.
+
+    Pairs by the nearest centre; a mirrored face further than one outer-eye distance
+    away (or none at all) is no match and gives flip_nme = inf.
+    """
+    out = []
+    for pts in direct:
+        pts = np.asarray(pts, dtype=np.float64)
+        iod = max(float(layout.norm_distance(pts)), 1e-6)
+        flip_nme, label = float("inf"), pts
+        if len(mirrored):
+            d = [float(np.linalg.norm(np.mean(m, 0) - pts.mean(0))) for m in mirrored]
+            k = int(np.argmin(d))
+            if d[k] <= iod:
+                m = np.asarray(mirrored[k], dtype=np.float64)
+                flip_nme = float(np.linalg.norm(m - pts, axis=1).mean() / iod)
+                label = (pts + m) / 2
+        x0, y0 = label.min(0)
+        x1, y1 = label.max(0)
+        cut = bool(x0 < 0 or y0 < 0 or x1 > width or y1 > height)
+        yaw, roll = estimate_pose(label)
+        out.append(TeacherFace(label, flip_nme, float(np.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0))), cut, yaw, roll))
+    return out
 
 
 class MeshTeacher:
-    """MediaPipe Face Mesh in static-image mode, mapped to 106 points."""
+    """MediaPipe Face Mesh in static-image mode, mapped to 106 points, run on the photo and its mirror."""
 
     def __init__(self, max_faces: int = 5, min_confidence: float = 0.5) -> None:
         try:
@@ -59,36 +146,24 @@ class MeshTeacher:
             min_detection_confidence=min_confidence)
         self.weights, _ = load_mesh_table()
 
-    def _run(self, bgr: np.ndarray) -> list[np.ndarray]:
+    def run_once(self, bgr: np.ndarray) -> list[np.ndarray]:
+        """The teacher's faces in one image, as (106, 2) pixel points."""
         h, w = bgr.shape[:2]
         res = self._mesh.process(np.ascontiguousarray(bgr[:, :, ::-1]))
         out = []
         for lm in res.multi_face_landmarks or []:
             mesh = np.array([(p.x * w, p.y * h) for p in lm.landmark])
-            if len(mesh) != 478:
-                continue
-            out.append(self.weights @ mesh)
+            if len(mesh) == 478:
+                out.append(self.weights @ mesh)
         return out
 
     def __call__(self, bgr: np.ndarray) -> list[TeacherFace]:
         h, w = bgr.shape[:2]
-        faces = self._run(bgr)
-        mirrored = [LAPA106.mirror_points(p, w) for p in self._run(bgr[:, ::-1])]
-        out = []
-        for pts in faces:
-            iod = max(float(LAPA106.norm_distance(pts)), 1e-6)
-            if mirrored:
-                # match the mirrored face by centre distance
-                d = [np.linalg.norm(m.mean(0) - pts.mean(0)) for m in mirrored]
-                m = mirrored[int(np.argmin(d))]
-                flip_nme = float(np.linalg.norm(m - pts, axis=1).mean() / iod)
-            else:
-                flip_nme = float("inf")
-            x0, y0 = pts.min(0)
-            x1, y1 = pts.max(0)
-            cut = bool(x0 < 0 or y0 < 0 or x1 > w or y1 > h)
-            out.append(TeacherFace(pts, flip_nme, float(np.sqrt((x1 - x0) * (y1 - y0))), cut))
-        return out
+        direct = self.run_once(bgr)
+        if not direct:
+            return []
+        mirrored = [LAPA106.mirror_points(p, w) for p in self.run_once(np.ascontiguousarray(bgr[:, ::-1]))]
+        return combine_runs(direct, mirrored, w, h)
 
 
 def _teacher_python() -> str | None:
@@ -102,72 +177,135 @@ def _teacher_python() -> str | None:
     return None
 
 
-def autolabel(src: str | Path, out: str | Path, max_faces: int = 5, overwrite: bool = False) -> dict:
-    """Label every image under `src` into `out/labels/<relative stem>.txt`; never touches `src`.
+def _hidden(path: Path, root: Path) -> bool:
+    """Hidden names (e.g. macOS '._x.jpg' resource forks) are not photos."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
-    The largest face of a photo goes to the per-image text file (the format
-    `prepare` reads); every face goes to `out/autolabel.jsonl` with its quality.
+
+def _select(images: list[Path], max_images: int | None, seed: int) -> list[Path]:
+    """A seeded random subset (kept in path order), so a capped run is reproducible and resumable."""
+    if not max_images or max_images >= len(images):
+        return images
+    idx = np.random.default_rng(seed).choice(len(images), size=max_images, replace=False)
+    return [images[i] for i in sorted(idx)]
+
+
+def autolabel(src: str | Path, out: str | Path, max_faces: int = 5, overwrite: bool = False,
+              resume: bool = False, max_disagree: float = DEFAULT_MAX_DISAGREE, max_images: int | None = None,
+              seed: int = 0, teacher: Callable[[np.ndarray], list[TeacherFace]] | None = None) -> dict:
+    """Label every image under `src` into `out`; never touches `src`. Returns the summary.
+
+    `teacher` (for tests or another model) maps a BGR image to `TeacherFace`s;
+    default: `MeshTeacher`. With `resume`, images already in `out/autolabel.jsonl`
+    (or its ``.part`` from a killed run) are not labelled again.
     """
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise UserError(f"{src}: source folder not found")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise UserError(f"{out}: output folder must not be inside the source folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out}: output folder is not empty (use --overwrite)")
-    images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
+    if not resume and out.exists() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"{out}: output folder is not empty (use --resume to continue it, --overwrite to start again)")
+    if not max_disagree > 0:
+        raise UserError(f"--max-disagree must be > 0, got {max_disagree}")
+    images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p) and not _hidden(p, src)
+                    and out.resolve() not in p.resolve().parents)
     if not images:
         raise UserError(f"{src}: no images found")
-    teacher = MeshTeacher(max_faces=max_faces)
-    records, skipped = [], []
-    for path in tqdm(images, desc="autolabel", unit="img"):
-        rel = path.relative_to(src)
-        try:
-            bgr = read_image(path)
-            faces = teacher(bgr)
-            if not faces:
-                raise SampleError(path, "no face found")
-        except SampleError as e:
-            tqdm.write(f"skip {e}")
-            skipped.append({"image": str(path), "reason": e.reason})
-            continue
-        faces.sort(key=lambda f: -f.face_size)
-        label = out / "labels" / rel.with_suffix(".txt")
-        atomic_write_text(label, "".join(f"{x:.3f} {y:.3f}\n" for x, y in faces[0].points))
-        for k, f in enumerate(faces):
-            records.append({"image": str(rel), "face": k, "points": np.round(f.points, 3).tolist(),
-                            "flip_nme": round(f.flip_nme, 5), "confidence": round(float(np.exp(-f.flip_nme / 0.05)), 4),
-                            "face_size": round(f.face_size, 1), "cut": f.cut, "width": bgr.shape[1],
-                            "height": bgr.shape[0]})
-    atomic_write_text(out / "autolabel.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    summary = {"source": str(src), "images": len(images), "labelled_images": len(images) - len(skipped),
-               "faces": len(records), "skipped": skipped, "teacher": "mediapipe face_mesh 478 -> 106"}
+    images = _select(images, max_images, seed)
+    stream = JsonlStream(out / "autolabel.jsonl", resume=resume)
+    done = {r["image"] for r in stream.done}
+    todo = [p for p in images if str(p.relative_to(src).as_posix()) not in done]
+    if resume and stream.done:
+        print(f"autolabel: resuming, {len(done)} images already labelled, {len(todo)} to go")
+    teacher = teacher or MeshTeacher(max_faces=max_faces)
+    try:
+        for path in tqdm(todo, desc="autolabel", unit="img"):
+            stream.write(_label_one(path, src, out, teacher, max_disagree))
+    except BaseException:
+        stream.close()
+        raise
+    stream.finish()
+    summary = summarize([json.loads(line) for line in (out / "autolabel.jsonl").read_text().splitlines() if line])
+    summary.update({"source": str(src), "max_disagree": max_disagree, "max_images": max_images, "seed": seed,
+                    "teacher": "mediapipe face_mesh 478 (refine_landmarks) -> 106, mean of photo and mirror"})
     atomic_write_json(out / "summary.json", summary)
-    print(f"autolabel: {summary['labelled_images']}/{len(images)} images labelled, {len(records)} faces, "
-          f"{len(skipped)} skipped -> {out}")
+    print(f"autolabel: {summary['labelled_images']}/{summary['images']} images labelled, "
+          f"{summary['faces_kept']}/{summary['faces']} faces kept, {summary['skipped_images']} skipped -> {out}")
+    for reason, n in summary["skipped_reasons"].items():
+        print(f"  skipped: {n} x {reason}")
+    for reason, n in summary["dropped_reasons"].items():
+        print(f"  faces dropped: {n} x {reason}")
     return summary
+
+
+def _label_one(path: Path, src: Path, out: Path, teacher, max_disagree: float) -> dict:
+    rel = path.relative_to(src)
+    rec: dict = {"image": rel.as_posix()}
+    try:
+        bgr = read_image(path)
+    except SampleError as e:
+        tqdm.write(f"skip {e}")
+        return {**rec, "status": "skipped", "reason": e.reason}
+    rec.update(width=int(bgr.shape[1]), height=int(bgr.shape[0]))
+    faces = sorted(teacher(bgr), key=lambda f: -f.face_size)
+    if not faces:
+        return {**rec, "status": "skipped", "reason": "no face found", "faces": []}
+    kept = [f for f in faces if f.kept(max_disagree)]
+    if kept:  # the largest trusted face is the one `prepare` trains on
+        atomic_write_text(out / "labels" / rel.with_suffix(".txt"),
+                          "".join(f"{x:.3f} {y:.3f}\n" for x, y in kept[0].points))
+    return {**rec, "status": "ok", "label": bool(kept), "faces": [f.to_dict(max_disagree) for f in faces]}
+
+
+def summarize(records: list[dict]) -> dict:
+    """Counts per outcome; pose buckets of the kept faces; quantiles of the agreement."""
+    skipped = Counter(r["reason"] for r in records if r["status"] == "skipped")
+    faces = [f for r in records for f in r.get("faces", [])]
+    kept = [f for f in faces if f["kept"]]
+    flip = np.array([f["flip_nme"] for f in faces if f["flip_nme"] is not None])
+    return {"images": len(records), "labelled_images": sum(1 for r in records if r.get("label")),
+            "skipped_images": sum(skipped.values()), "skipped_reasons": dict(skipped),
+            "faces": len(faces), "faces_kept": len(kept),
+            "dropped_reasons": dict(Counter(f["drop"] for f in faces if not f["kept"])),
+            "kept_pose": dict(Counter(f["pose"] for f in kept)),
+            "kept_cut": sum(1 for f in kept if f["cut"]),
+            "flip_nme_quantiles": {q: round(float(np.quantile(flip, float(q))), 4) for q in ("0.5", "0.9", "0.99")}
+            if len(flip) else {}}
 
 
 def register(sub) -> None:
     p = sub.add_parser("autolabel", help="label unlabelled photos with the MediaPipe teacher (106 points)",
-                       description=__doc__.splitlines()[0])
+                       description=__doc__.split("\n\n")[0])
     p.add_argument("src", help="folder of photos (read only)")
     p.add_argument("--out", required=True, help="new folder for labels/, autolabel.jsonl, summary.json")
     p.add_argument("--max-faces", type=int, default=5)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--max-disagree", type=float, default=DEFAULT_MAX_DISAGREE,
+                   help="keep a face only when the photo and its mirror agree within this outer-eye NME "
+                        f"(default {DEFAULT_MAX_DISAGREE})")
+    p.add_argument("--max-images", type=int, default=None, help="label a seeded random subset of this many images")
+    p.add_argument("--seed", type=int, default=0)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue a killed run in --out, skipping labelled images")
+    g.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.max_faces < 1:
+        raise UserError(f"--max-faces must be >= 1, got {args.max_faces}")
     try:
         import mediapipe  # noqa: F401
     except ImportError:
         py = _teacher_python()
         if not py:
             raise UserError("autolabel needs mediapipe 0.10.x in its own environment: run `make teacher-env`") from None
-        cmd = [py, "-m", "pipnet106", "autolabel", args.src, "--out", args.out, "--max-faces", str(args.max_faces)]
-        if args.overwrite:
-            cmd.append("--overwrite")
+        cmd = [py, "-m", "pipnet106", "autolabel", args.src, "--out", args.out, "--max-faces", str(args.max_faces),
+               "--max-disagree", str(args.max_disagree), "--seed", str(args.seed)]
+        if args.max_images:
+            cmd += ["--max-images", str(args.max_images)]
+        cmd += ["--resume"] * args.resume + ["--overwrite"] * args.overwrite
         return subprocess.call(cmd)
-    autolabel(args.src, args.out, max_faces=args.max_faces, overwrite=args.overwrite)
-    return 0
+    summary = autolabel(args.src, args.out, max_faces=args.max_faces, overwrite=args.overwrite, resume=args.resume,
+                        max_disagree=args.max_disagree, max_images=args.max_images, seed=args.seed)
+    return 1 if summary["skipped_images"] else 0

@@ -156,3 +156,48 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
 
 def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTS
+
+
+class JsonlStream:
+    """A JSONL output written line by line, so a killed batch job loses at most the item in flight.
+
+    Lines go to ``<path>.part`` (flushed after each record); `finish()` renames it to `path`
+    atomically, so a finished file is always whole. `done` holds the records already on disk
+    when opened with ``resume=True`` (a finished file is reopened for extension; a torn last
+    line from a kill is dropped).
+    """
+
+    def __init__(self, path: str | Path, resume: bool = False) -> None:
+        self.path = Path(path)
+        self.part = self.path.with_name(self.path.name + ".part")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.done: list[dict] = []
+        if resume:
+            src = self.part if self.part.exists() else self.path if self.path.exists() else None
+            if src is not None:
+                text = src.read_text(encoding="utf-8")
+                keep = text[: text.rfind("\n") + 1]  # a torn last line is lost, not misread
+                for line in keep.splitlines():
+                    if line.strip():
+                        self.done.append(json.loads(line))
+                atomic_write_text(self.part, keep)
+        elif self.part.exists():
+            self.part.unlink()
+        self._f = open(self.part, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        """Stop writing but keep ``.part`` (for an interrupted run that `--resume` continues)."""
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+    def finish(self) -> Path:
+        self.close()
+        os.chmod(self.part, 0o666 & ~_UMASK)
+        os.replace(self.part, self.path)
+        return self.path
