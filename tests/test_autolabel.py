@@ -57,11 +57,13 @@ def test_pose_from_points_closed_form():
     yaw, roll = autolabel.estimate_pose(p)
     assert abs(yaw) < 1e-6 and abs(roll) < 1e-6
     q = p.copy()
-    q[[54, 60], 0] = 0.5  # nose at half the half-width: sin(yaw) = 0.5
+    q[[54, 60], 0] = 0.5  # nose at half the half-width: r = 0.5 -> 25 degrees
     a = np.radians(20)
     rot = q @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) + (7, 3)
     yaw, roll = autolabel.estimate_pose(rot)
-    assert yaw == pytest.approx(30.0, abs=1e-6) and roll == pytest.approx(20.0, abs=1e-6)
+    assert yaw == pytest.approx(25.0, abs=1e-6) and roll == pytest.approx(20.0, abs=1e-6)
+    q[[54, 60], 0] = -0.95
+    assert autolabel.estimate_pose(q)[0] == pytest.approx(-67.5)
     assert [autolabel.pose_bucket(y) for y in (5, -30, 60, -90)] == ["frontal", "three_quarter", "profile", "profile"]
 
 
