@@ -293,3 +293,39 @@ def test_augmenter_float32_points_and_defaults(face):
         aug(img, pts, np.ones(5, bool), rng)
     with pytest.raises(ValueError):
         aug(img[..., 0], pts, np.ones(106, bool), rng)
+
+
+def test_jpeg_and_low_resolution_keep_geometry():
+    """Both only degrade appearance: a bright square stays where it was, the image changes."""
+    from pipnet106.augment import jpeg, low_resolution
+
+    img = np.full((64, 64, 3), 40, np.uint8)
+    img[20:36, 28:44] = 220
+    rng = np.random.default_rng(0)
+    for f in (jpeg, low_resolution):
+        out = f(img, rng)
+        assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img)
+        ys, xs = np.nonzero(out[:, :, 1] > 130)
+        assert abs(xs.mean() + 0.5 - 36.0) < 0.3 and abs(ys.mean() + 0.5 - 28.0) < 0.3  # centre of mass stays
+        assert abs(float(out.mean()) - float(img.mean())) < 3.0
+
+
+def test_new_steps_off_by_default_keep_old_augmentations():
+    """jpeg_prob / lowres_prob default to 0; switched on they change pixels, never the points."""
+    from pipnet106.augment import Augmenter
+    from pipnet106.config import Config
+
+    img = np.random.default_rng(1).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    pts = np.random.default_rng(2).uniform(5, 43, (106, 2))
+    mask = np.ones(106, bool)
+    cfg = Config()
+    a = Augmenter(cfg)
+    info = {}
+    rng_a = np.random.default_rng(5)
+    out1 = a(img, pts, mask, rng_a, info)
+    assert not info["jpeg"] and not info["lowres"]
+    c = Augmenter(cfg)
+    c.jpeg_prob = c.lowres_prob = 1.0
+    info = {}
+    out3 = c(img, pts, mask, np.random.default_rng(5), info)
+    assert info["jpeg"] and info["lowres"] and np.array_equal(out3[1], out1[1])  # same geometry, new pixels

@@ -179,13 +179,35 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, gray_prob: float =
     return cv2.LUT(out, lut)
 
 
+def jpeg(image: np.ndarray, rng: np.random.Generator, quality: tuple[int, int] = (15, 75)) -> np.ndarray:
+    """Re-encode as JPEG at a random quality: the block and ringing artefacts of phone/web photos."""
+    _check(image)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(quality[0], quality[1] + 1))])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else image
+
+
+def low_resolution(image: np.ndarray, rng: np.random.Generator, scale: tuple[float, float] = (0.3, 0.7)) -> np.ndarray:
+    """Shrink by a random factor (area filter) and enlarge back: a small face seen at the input size.
+
+    Both resizes keep the continuous-coordinate frame (cv2.resize maps pixel centres by the
+    scale), so the points do not move.
+    """
+    _check(image)
+    h, w = image.shape[:2]
+    f = float(rng.uniform(*scale))
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 # ----------------------------------------------------------------------------- pipeline
 
 class Augmenter:
     """Random training augmentation from the flat `Config`.
 
-    Order: flip, one combined warp (rotation, scale, shift), occlusion, blur,
-    colour. Each step runs with its own probability from the config.
+    Order: flip, one combined warp (rotation, scale, shift), occlusion, low
+    resolution, blur, colour, JPEG. Each step runs with its own probability from
+    the config (the last two steps draw no random numbers when their probability
+    is 0, so older configs augment exactly as before).
     """
 
     def __init__(self, cfg: Any, layout: Layout | str | None = None) -> None:
@@ -201,6 +223,8 @@ class Augmenter:
         self.occlude_prob = float(cfg.occlude_prob)
         self.blur_prob = float(cfg.blur_prob)
         self.color_prob = float(cfg.color_prob)
+        self.jpeg_prob = float(getattr(cfg, "jpeg_prob", 0.0))
+        self.lowres_prob = float(getattr(cfg, "lowres_prob", 0.0))
 
     def __call__(self, image: np.ndarray, points: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
                  info: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -238,10 +262,16 @@ class Augmenter:
         rec["occlusion"] = None
         if rng.random() < self.occlude_prob:
             image, rec["occlusion"] = occlude(image, rng, return_box=True)
+        rec["lowres"] = bool(self.lowres_prob and rng.random() < self.lowres_prob)
+        if rec["lowres"]:
+            image = low_resolution(image, rng)
         rec["blur"] = bool(rng.random() < self.blur_prob)
         if rec["blur"]:
             image = blur(image, rng)
         rec["color"] = bool(rng.random() < self.color_prob)
         if rec["color"]:
             image = color_jitter(image, rng)
+        rec["jpeg"] = bool(self.jpeg_prob and rng.random() < self.jpeg_prob)
+        if rec["jpeg"]:
+            image = jpeg(image, rng)
         return np.ascontiguousarray(image), points, mask

@@ -60,6 +60,10 @@ class Config:
     occlude_prob: float = 0.3
     blur_prob: float = 0.1
     color_prob: float = 0.5
+    jpeg_prob: float = 0.0
+    """Re-encode as JPEG (quality 15-75): web/phone photo artefacts."""
+    lowres_prob: float = 0.0
+    """Shrink (x0.3-0.7) and enlarge back: small faces."""
     # run
     seed: int = 0
     device: str = "auto"
