@@ -37,6 +37,15 @@ class LoadedModel:
 
 def make_checkpoint(model: torch.nn.Module, cfg: Config, meanface: np.ndarray, nb: np.ndarray,
                     **extra: Any) -> dict[str, Any]:
+    """`cfg.crop_enlarge` 0 ("from the data") is stored as the default face crop: a checkpoint always
+    says how inference must crop; `train` stores the rule it resolved, plus a `crop` record of where
+    it came from (`extra`)."""
+    from dataclasses import replace
+
+    from .crop import DEFAULT_ENLARGE
+
+    if not cfg.crop_enlarge:
+        cfg = replace(cfg, crop_enlarge=DEFAULT_ENLARGE)
     state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
     return {"format": FORMAT, "version": VERSION, "model": state, "config": cfg.to_dict(),
             "layout": cfg.layout, "meanface": np.asarray(meanface).tolist(), "nb": np.asarray(nb).tolist(), **extra}
@@ -76,7 +85,7 @@ def load_model(path: str | Path, layout: str | None = None, device: str = "cpu")
         raise UserError(f"{path}: mean face / neighbour table do not match layout {lay.name}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "from scratch" warning is for training only
-        model = build_model(cfg)
+        model = build_model(cfg, layout=lay)
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
@@ -86,21 +95,24 @@ def load_model(path: str | Path, layout: str | None = None, device: str = "cpu")
     return LoadedModel(model, decoder, cfg, lay, meanface, nb, ck)
 
 
-def check_init_layout(ck: dict[str, Any], cfg: Config, path: str | Path) -> None:
+def check_init_layout(ck: dict[str, Any], layout: Layout, path: str | Path) -> None:
     """A fine-tuning checkpoint must predict the run's layout (checked before its mean face is used)."""
-    src_layout = get_layout(ck["config"]["layout"]).name
-    if src_layout != get_layout(cfg.layout).name:
-        raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {get_layout(cfg.layout).name}")
+    try:
+        src_layout = get_layout(ck["config"]["layout"]).name  # the file's layout, not the run's
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
+    if src_layout != layout.name:
+        raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {layout.name}")
 
 
-def init_from(model: torch.nn.Module, ck: dict[str, Any], path: str | Path, cfg: Config, nb: np.ndarray) -> str:
+def init_from(model: torch.nn.Module, ck: dict[str, Any], path: str | Path, layout: Layout, nb: np.ndarray) -> str:
     """Copy weights from a checkpoint for fine-tuning; returns a one-line report.
 
     Layout must match. Tensors whose shapes differ (e.g. another num_nb) are
     skipped and reported; a different neighbour table is reported too, since
     the neighbour heads then start from weights that predict other points.
     """
-    check_init_layout(ck, cfg, path)
+    check_init_layout(ck, layout, path)
     own = _unwrap(model).state_dict()
     loaded, skipped = {}, []
     for k, v in ck["model"].items():
@@ -128,6 +140,6 @@ def save_release(src: str | Path, dst: str | Path, fp16: bool = False) -> Path:
 
     ck = read_checkpoint(src)
     state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in ck["model"].items()}
-    keep = {k: ck[k] for k in ("format", "version", "config", "layout", "meanface", "nb", "epoch", "metrics")
+    keep = {k: ck[k] for k in ("format", "version", "config", "layout", "meanface", "nb", "crop", "epoch", "metrics")
             if k in ck}
     return atomic_torch_save(dst, {**keep, "model": state, "weights_dtype": "float16" if fp16 else "float32"})

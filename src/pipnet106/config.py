@@ -24,7 +24,10 @@ class Config:
     layout: str = "lapa106"
     input_size: int = 256
     grayscale: bool = False
-    crop_enlarge: float = 1.25
+    crop_enlarge: float = 0.0
+    """Face box enlargement of the inference crop. 0 = take it from the prepared data (training
+    reads it from manifest.json, or measures it for letterboxed photos); a checkpoint always
+    records the value its model was trained with."""
     # network
     backbone: str = "mobilenet_v2"
     width: int = 0
@@ -121,26 +124,43 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """YAML file (optional) + ``key=value`` overrides -> validated Config."""
-    cfg = Config()
-    if path:
-        p = Path(path)
-        from .fileio import read_text_file
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The key: value mapping of a YAML config, keys checked (values are coerced by `Config.from_dict`)."""
+    p = Path(path)
+    from .fileio import read_text_file
 
-        try:
-            d = yaml.safe_load(read_text_file(p, "config file")) or {}
-        except yaml.YAMLError as e:
-            raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(d, dict):
-            raise UserError(f"{p}: config must be a mapping of key: value")
-        try:
-            cfg = Config.from_dict(d)
-        except UserError as e:
-            raise UserError(f"{p}: {e}") from None
-    cfg = cfg.override(overrides or [])
+    try:
+        d = yaml.safe_load(read_text_file(p, "config file")) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise UserError(f"{p}: config must be a mapping of key: value")
+    try:
+        Config.from_dict(d)
+    except UserError as e:
+        raise UserError(f"{p}: {e}") from None
+    return d
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: Config | None = None) -> Config:
+    """`base` (default: the defaults) + YAML file (optional) + ``key=value`` overrides -> validated Config."""
+    d = (base or Config()).to_dict()
+    if path:
+        d.update(read_config_file(path))
+    cfg = Config.from_dict(d).override(overrides or [])
     validate(cfg)
     return cfg
+
+
+def origin(key: str, path: str | Path | None = None, overrides: list[str] | None = None) -> str:
+    """Where a key's value came from, for messages: '--set key=v', the YAML file, or 'the default'."""
+    for a in reversed(overrides or []):
+        if a.split("=", 1)[0].strip() == key:
+            return f"--set {a.strip()}"
+    if path and key in read_config_file(path):
+        return str(path)
+    return "the default"
 
 
 def validate(cfg: Config) -> None:
@@ -158,6 +178,8 @@ def validate(cfg: Config) -> None:
         raise UserError(f"num_nb must be >= 0 (got {cfg.num_nb})")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise UserError("epochs, batch_size and lr must be positive")
+    if not cfg.crop_enlarge >= 0:
+        raise UserError(f"crop_enlarge must be > 0, or 0 to take it from the prepared data (got {cfg.crop_enlarge})")
     # torch-free: the built-in names, plus any registered since `models` was imported
     known = set(BACKBONE_NAMES) | set(getattr(sys.modules.get("pipnet106.models.backbones"), "BACKBONES", ()))
     if cfg.backbone not in known:

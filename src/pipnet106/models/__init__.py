@@ -19,11 +19,12 @@ __all__ = ["BACKBONES", "PIPNet", "build_model", "build_backbone", "count_params
 NET_STRIDES = (16, 32, 64, 128)
 
 
-def build_model(cfg, *, warn_scratch: bool = True) -> PIPNet:
+def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
     """Config -> PIPNet (backbone, width, net_stride, num_nb, layout, pretrained).
 
-    `warn_scratch=False` silences the from-scratch warning for callers that load a
-    checkpoint right after (evaluate, export, predict, info).
+    `layout` is the run's resolved `Layout` (train and checkpoint pass theirs; others get
+    `cfg.layout` looked up here). `warn_scratch=False` silences the from-scratch warning for
+    callers that load weights right after (evaluate, export, predict, info, fine-tuning, resume).
     """
     from ..layout import get_layout
 
@@ -32,11 +33,12 @@ def build_model(cfg, *, warn_scratch: bool = True) -> PIPNet:
     if cfg.net_stride not in NET_STRIDES:
         raise UserError(f"net_stride must be one of 16, 32, 64, 128 (got {cfg.net_stride})")
     try:
-        num_points = get_layout(cfg.layout).num_points
+        num_points = (layout or get_layout(cfg.layout)).num_points
     except ValueError as e:
         raise UserError(str(e)) from None
     if not 0 <= cfg.num_nb < num_points:
-        raise UserError(f"num_nb must be in [0, {num_points - 1}] for layout {cfg.layout} (got {cfg.num_nb})")
+        raise UserError(f"num_nb must be in [0, {num_points - 1}] for layout {(layout.name if layout else cfg.layout)} "
+                        f"(got {cfg.num_nb})")
     backbone = build_backbone(cfg.backbone, stride16=cfg.net_stride == 16, width=cfg.width,
                               pretrained=cfg.pretrained or None, warn_scratch=warn_scratch)
     return PIPNet(backbone, num_points, cfg.num_nb, cfg.net_stride)
