@@ -24,9 +24,10 @@ import torch
 from pipnet106.checkpoint import load_model
 from pipnet106.cli import main
 from pipnet106.config import Config
-from pipnet106.data import LandmarkDataset
+from pipnet106.data import LandmarkDataset, check_input_size, measured_enlarge
 from pipnet106.errors import UserError
-from pipnet106.formats import read_list, write_list
+from pipnet106.evaluate import evaluate
+from pipnet106.formats import read_list, read_points_txt, write_list
 from pipnet106.layout import get_layout
 from pipnet106.meanface import load_meanface, neighbors, save_meanface
 from pipnet106.prepare import prepare
@@ -292,8 +293,17 @@ def test_init_reuses_checkpoint_meanface(run_a, prepared, tmp_path, capsys):
     mf = load_meanface(prepared / "meanface.txt")
     save_meanface(data / "meanface.txt", mf[::-1] * 0.9 + 0.05)
     capsys.readouterr()
-    assert main(train_args(data, tmp_path / "ft", "--init", str(run_a / "best.pt"), epochs=1, steps=1)) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(train_args(data, tmp_path / "ft", "--init", str(run_a / "best.pt"), epochs=1, steps=1)) == 0
+    assert not [w for w in caught if "scratch" in str(w.message)], "fine-tuning is not training from scratch"
     out = capsys.readouterr().out
+    # the starting model's validation NME is logged before epoch 1, and it is that model's NME
+    m = re.search(r"val NME ([0-9.]+)% before training", out)
+    assert m, out
+    ref = evaluate(run_a / "best.pt", prepared)["nme"] * 100
+    assert abs(float(m.group(1)) - ref) < 1e-3, (m.group(1), ref)
+    assert out.index("before training") < out.index("epoch 1/1")
     m = re.search(r"init: (\d+)/(\d+) tensors from", out)
     assert m, out
     assert int(m.group(1)) == int(m.group(2)) > 100
@@ -366,3 +376,135 @@ def test_read_list_rejects_half_nan_pair(tmp_path):
         read_list(tmp_path / "l.txt", 106)
     (tmp_path / "l.txt").write_text(line.replace("nan 0.5", "nan nan") + "\n")
     assert np.isnan(read_list(tmp_path / "l.txt", 106)[0][1][105]).all()
+
+
+# ---------------------------------------------------------------- resume that extends, and refuses the rest
+
+def test_resume_extends_epochs_and_refuses_other_changes(run_a, prepared, tmp_path, capsys):
+    run = tmp_path / "c"
+    shutil.copytree(run_a, run)
+    before = (run / "last.pt").read_bytes()
+    yaml_cfg = tmp_path / "other.yaml"
+    yaml_cfg.write_text("batch_size: 4\n")
+    for extra, needle in ((["--set", "lr=0.01"], "lr (0.001 -> 0.01)"),
+                          (["--config", str(yaml_cfg)], "batch_size (8 -> 4)"),
+                          (["--data", str(tmp_path)], "data"),
+                          (["--set", "epochs=1"], "epochs=1 is fewer than the 2 epochs")):
+        err = fails(["train", "--resume", str(run), *extra], capsys)
+        assert needle in err and str(run) in err, err
+        assert (run / "last.pt").read_bytes() == before
+    # unchanged values (the run's own config file, the same data) are not changes
+    (tmp_path / "same.yaml").write_text((run / "config.yaml").read_text())
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", "--resume", str(run), "--config", str(tmp_path / "same.yaml"),
+                     "--data", str(prepared), "--set", "epochs=3"]) == 0
+    assert not [w for w in caught if "scratch" in str(w.message)], "a resumed run is not from scratch"
+    assert "to 3 epochs" in capsys.readouterr().out
+    ra, rc = read_metrics(run_a), read_metrics(run)
+    assert [r["epoch"] for r in rc] == [1.0, 2.0, 3.0]
+    assert rc[:2] == ra
+    last = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    assert (last["epoch"], last["step"], last["config"]["epochs"]) == (3, 0, 3)
+    assert "epochs: 3" in (run / "config.yaml").read_text()
+    assert not torch.equal(last["model"]["cls_layer.weight"], weights(run_a / "last.pt")["cls_layer.weight"])
+
+
+# ---------------------------------------------------------------- interrupts lose nothing
+
+def _interrupt(prepared: Path, out: Path, sig: int, log_path: Path) -> subprocess.CompletedProcess:
+    """Start a 2-epoch training, send `sig` as soon as the loop has started, wait for the exit."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "pipnet106", *train_args(prepared, out), "--save-every", "0"],
+                            env=sub_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 300
+        while "train: " not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()[-2000:]
+            assert time.time() < deadline, "training did not start within 300 s"
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_in_first_epoch_saves_resumable_checkpoint(run_a, prepared, tmp_path, sig):
+    out = tmp_path / "i"
+    proc = _interrupt(prepared, out, sig, tmp_path / "i.log")
+    text = (tmp_path / "i.log").read_text()
+    assert proc.returncode == 128 + sig, text[-2000:]
+    assert f"continue with: pipnet106 train --resume {out}" in text, text[-2000:]
+    assert "Traceback" not in text
+    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert ck["epoch"] == 0 and 0 <= ck["step"] < 4, "the signal should land inside epoch 1"
+    assert not (out / "metrics.csv").exists()
+    if sig == signal.SIGINT:  # resuming ends exactly where an uninterrupted run ends
+        assert main(["train", "--resume", str(out)]) == 0
+        np.testing.assert_allclose([r["val_nme"] for r in read_metrics(out)],
+                                   [r["val_nme"] for r in read_metrics(run_a)], rtol=0, atol=1e-6)
+        assert_same_weights(run_a / "last.pt", out / "last.pt")
+
+
+# ---------------------------------------------------------------- the crop contract
+
+def _letterbox_ratio(prep: Path) -> float:
+    """Median (crop side / landmark-box long side) of the training faces, from the manifest and source labels."""
+    m = json.loads((prep / "manifest.json").read_text())
+    ratios = []
+    for s in m["samples"]:
+        if s["split"] == "train":
+            pts = read_points_txt(s["label"], 106)
+            long_side = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))
+            ratios.append(s["transform"]["size"] / s["transform"]["scale"] / long_side)
+    return float(np.median(ratios))
+
+
+@pytest.mark.parametrize("crop, enlarge", [("face", 1.4), ("letterbox", None)])
+def test_model_crops_like_its_training_data(tmp_path, crop, enlarge):
+    from pipnet106.predict import Landmarker
+
+    generate_dataset(tmp_path / "src", 12, seed=11, size_range=(96, 160))
+    prep = tmp_path / "prep"
+    prepare(tmp_path / "src", prep, size=SIZE, crop=crop, enlarge=enlarge or 1.25, test_frac=0.25, workers=0,
+            progress=False, verbose=False)
+    expect = enlarge if crop == "face" else _letterbox_ratio(prep)
+    if crop == "letterbox":
+        assert expect > 1.4  # synthetic photos show the whole head and background: far from the 1.25 default
+    assert main(train_args(prep, tmp_path / "run", epochs=1, steps=1)) == 0
+    ck = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=False)
+    assert ck["crop"]["mode"] == crop
+    assert ck["config"]["crop_enlarge"] == pytest.approx(expect, rel=1e-3)
+    lm = Landmarker.from_checkpoint(tmp_path / "run" / "best.pt", detector=None)
+    assert lm.enlarge == pytest.approx(expect, rel=1e-3)
+
+
+def test_config_that_disagrees_with_the_data_is_refused(prepared, tmp_path, capsys):
+    # the fixture's data: face crops at the default 1.25
+    err = fails(train_args(prepared, tmp_path / "x", "--set", "crop_enlarge=1.5"), capsys)
+    assert "--set crop_enlarge=1.5" in err and str(prepared / "manifest.json") in err and "1.25" in err, err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("crop_enlarge: 1.1\n")
+    err = fails(train_args(prepared, tmp_path / "x") + ["--config", str(cfg)], capsys)
+    assert str(cfg) in err and "1.1" in err and "manifest.json" in err, err
+    # data prepared at 64 px, network input 128: refused, naming both
+    err = fails(train_args(prepared, tmp_path / "x", "--set", "input_size=128"), capsys)
+    assert "64" in err and "--set input_size=128" in err and "manifest.json" in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_crop_rule_helpers(tmp_path):
+    box = np.array([[0.2, 0.1], [0.7, 0.5], [0.4, 0.3]])  # long side 0.5 -> ratio 2
+    entries = [("a", box), ("b", box * 0.5), ("c", (box - 0.2) * 0.8 + 0.2), ("d", np.full((3, 2), np.nan))]
+    value, n = measured_enlarge(entries)
+    assert n == 3 and value == pytest.approx(2.5)  # ratios 2, 4, 2.5
+    assert check_input_size({"input_size": 64}, tmp_path, 64) is None
+    assert "resized to input_size 32" in check_input_size({"input_size": 64}, tmp_path, 32)
+    with pytest.raises(UserError, match="prepared at 64 px but input_size is 96"):
+        check_input_size({"input_size": 64}, tmp_path, 96)

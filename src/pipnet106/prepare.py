@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -246,14 +247,60 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
             recursive: bool = True, progress: bool = True, verbose: bool = True) -> PrepareSummary:
     """Build a prepared dataset folder from labelled sources; see the module docstring.
 
-    `train_names` / `test_names` (a list file, or names) fix the split instead of the seeded random
-    `test_frac` split; with only one given, the other split is the rest. Raises `UserError` for bad
-    arguments, an unsafe output folder, no valid samples, or (with `strict`) any skipped sample.
+    Steps: check the arguments, scan the sources, crop every sample (bad ones skipped), split,
+    write. `train_names` / `test_names` (a list file, or names) fix the split instead of the seeded
+    random `test_frac` split; with only one given, the other split is the rest. Raises `UserError`
+    for bad arguments, an unsafe output folder, no valid samples, or (with `strict`) any skipped sample.
     """
     t0 = time.perf_counter()
     srcs = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
     out = Path(out)
     lab_dir = Path(labels_dir) if labels_dir is not None else None
+    lay = _check_args(srcs, out, lab_dir, size, crop, enlarge, test_frac, fmt, layout, num_nb, overwrite)
+    found = _scan(srcs, out, fmt, lab_dir, recursive)
+    given_split = _given_split([s for _, s in found], train_names, test_names, verbose)
+    todo = [i for i in range(len(found)) if given_split.get(i) != "unused"]
+
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
+    try:
+        summary = PrepareSummary(out=out, num_unused=len(found) - len(todo))
+        good = _crop_all(found, todo, staging, lay.num_points, int(size), crop, float(enlarge), workers,
+                         progress and verbose, verbose, summary)
+        if strict and summary.skipped:
+            _print_summary(summary, verbose, wrote=False)
+            raise UserError(f"--strict: {summary.num_skipped} sample(s) skipped ({_reason_text(summary)}); "
+                            f"nothing written to {out}")
+        if not good:
+            _print_summary(summary, verbose, wrote=False)
+            raise UserError(f"no valid samples in {', '.join(map(str, srcs))} ({summary.num_skipped} skipped)")
+        train, test = _split(good, given_split, test_frac, seed)
+        summary.num_train, summary.num_test = len(train), len(test)
+        meanface = compute_meanface(np.stack([g["points"] for g in train]))
+        if num_nb:
+            neighbors(meanface, num_nb)  # fails early here, not at training time
+        settings = {"layout": lay.name, "num_points": lay.num_points, "input_size": int(size), "crop": crop,
+                    "enlarge": float(enlarge), "num_nb": int(num_nb), "seed": int(seed),
+                    "test_frac": float(test_frac), "sources": [os.path.abspath(s) for s in srcs]}
+        _write(out, good, train, test, meanface, settings, summary.skipped, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a failed run into a new folder leaves nothing behind
+    summary.seconds = time.perf_counter() - t0
+    _print_summary(summary, verbose, wrote=True)
+    if not test:
+        why = (f"{len(good)} valid sample is too few for a test split" if len(good) == 1 else
+               "the test split is empty" + (" (--test-frac 0)" if not given_split and not test_frac else ""))
+        warnings.warn(f"{out}: {why}; `pipnet106 train` validates on test.txt, so add samples, use "
+                      "--test-frac / --test-list, or train with --set test_list=OTHER_LIST")
+    return summary
+
+
+def _check_args(srcs: list[Path], out: Path, lab_dir: Path | None, size: int, crop: str, enlarge: float,
+                test_frac: float, fmt: str, layout: str, num_nb: int, overwrite: bool):
+    """Every argument and the output folder, before any work -> the Layout."""
     try:
         lay = get_layout(layout)
     except ValueError as e:
@@ -278,136 +325,123 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
         raise UserError(f"{lab_dir}: labels folder not found")
     _check_paths(srcs, out, lab_dir)
     _check_out(out, overwrite)
+    return lay
 
-    # discover
+
+def _scan(srcs: list[Path], out: Path, fmt: str, lab_dir: Path | None, recursive: bool) -> list[tuple[str, Sample]]:
+    """(format, sample) for every labelled image found in the sources (nothing read yet)."""
     found: list[tuple[str, Sample]] = []
     for src in srcs:
         f, samples = load_source(src, fmt, lab_dir, recursive, exclude=[out])
         found.extend((f, s) for s in samples)
     if not found:
         raise UserError(f"no images or labels found in {', '.join(map(str, srcs))}")
+    return found
 
-    # split by given lists (decided before any work, so unused samples cost nothing)
-    samples = [s for _, s in found]
+
+def _given_split(samples: list[Sample], train_names, test_names, verbose: bool) -> dict[int, str]:
+    """Sample index -> 'train' / 'test' / 'unused' from given lists (empty: random split later).
+
+    Decided before any work, so unused samples cost nothing.
+    """
+    if train_names is None and test_names is None:
+        return {}
     train_idx = _match(samples, read_names(train_names), "train", verbose) if train_names is not None else None
     test_idx = _match(samples, read_names(test_names), "test", verbose) if test_names is not None else None
     if train_idx is not None and test_idx is not None:
         both = sorted(train_idx & test_idx)
         if both:
             raise UserError(f"{len(both)} sample(s) are in both the train and test lists, e.g. {samples[both[0]].key}")
-    given_split: dict[int, str] = {}
-    if train_idx is not None or test_idx is not None:
-        for i in range(len(found)):
-            if test_idx is not None and i in test_idx:
-                given_split[i] = "test"
-            elif train_idx is not None and i in train_idx:
-                given_split[i] = "train"
-            elif train_idx is None:
-                given_split[i] = "train"
-            elif test_idx is None:
-                given_split[i] = "test"
-            else:
-                given_split[i] = "unused"
-    todo = [i for i in range(len(found)) if given_split.get(i) != "unused"]
-
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
-    try:
-        jobs = []
-        for i in todo:
-            f, s = found[i]
-            ext = _crop_ext(s.image) if s.image else ".png"
-            jobs.append(_Job(i, s, f, lay.num_points, int(size), crop, float(enlarge),
-                             str(staging / f"{i:08d}{ext}")))
-        staged_of = {j.index: j.staged for j in jobs}
-        summary = PrepareSummary(out=out, num_unused=len(found) - len(todo))
-        good: list[dict] = []
-        used: set[str] = set()
-        for res in _run_jobs(jobs, workers, progress and verbose):
-            s = found[res["index"]][1]
-            if not res["ok"]:
-                summary.skipped.append({"path": res["path"], "reason": res["reason"], "detail": res["detail"]})
-                if verbose:
-                    tqdm.write(f"skip {res['path']}: {res['reason']}" + (f" ({res['detail']})" if res["detail"] else ""))
-                continue
-            staged = Path(staged_of[res["index"]])
-            name = _unique_stem(s.image.stem, used) + staged.suffix
-            good.append({**res, "name": name, "staged": staged, "sample": s})
-
-        if strict and summary.skipped:
-            _print_summary(summary, verbose, wrote=False)
-            raise UserError(f"--strict: {summary.num_skipped} sample(s) skipped ({_reason_text(summary)}); "
-                            f"nothing written to {out}")
-        if not good:
-            _print_summary(summary, verbose, wrote=False)
-            raise UserError(f"no valid samples in {', '.join(map(str, srcs))} ({summary.num_skipped} skipped)")
-
-        # split
-        if given_split:
-            for g in good:
-                g["split"] = given_split[g["index"]]
+    split: dict[int, str] = {}
+    for i in range(len(samples)):
+        if test_idx is not None and i in test_idx:
+            split[i] = "test"
+        elif train_idx is not None and i in train_idx:
+            split[i] = "train"
+        elif train_idx is None:
+            split[i] = "train"
+        elif test_idx is None:
+            split[i] = "test"
         else:
-            n = len(good)
-            n_test = int(round(test_frac * n))
-            if test_frac > 0 and n > 1:
-                n_test = min(max(n_test, 1), n - 1)
-            order = np.random.default_rng(seed).permutation(n)
-            test_set = set(order[:n_test].tolist())
-            for k, g in enumerate(good):
-                g["split"] = "test" if k in test_set else "train"
-        train = [g for g in good if g["split"] == "train"]
-        test = [g for g in good if g["split"] == "test"]
-        summary.num_train, summary.num_test = len(train), len(test)
-        if not train:
-            raise UserError("the train split is empty; check --train-list / --test-list")
+            split[i] = "unused"
+    return split
 
-        meanface = compute_meanface(np.stack([g["points"] for g in train]))
-        if num_nb:
-            neighbors(meanface, num_nb)  # fails early here, not at training time
 
-        # commit: images, then lists and mean face, manifest last
-        old_images = _load_manifest_images(out) if overwrite else set()
-        (out / "images").mkdir(exist_ok=True)
+def _crop_all(found: list[tuple[str, Sample]], todo: list[int], staging: Path, num_points: int, size: int,
+              crop: str, enlarge: float, workers: int, progress: bool, verbose: bool,
+              summary: PrepareSummary) -> list[dict]:
+    """Check and crop every sample into `staging` -> the good ones (bad ones go to `summary.skipped`)."""
+    jobs = []
+    for i in todo:
+        f, s = found[i]
+        ext = _crop_ext(s.image) if s.image else ".png"
+        jobs.append(_Job(i, s, f, num_points, size, crop, enlarge, str(staging / f"{i:08d}{ext}")))
+    staged_of = {j.index: j.staged for j in jobs}
+    good: list[dict] = []
+    used: set[str] = set()
+    for res in _run_jobs(jobs, workers, progress):
+        s = found[res["index"]][1]
+        if not res["ok"]:
+            summary.skipped.append({"path": res["path"], "reason": res["reason"], "detail": res["detail"]})
+            if verbose:
+                tqdm.write(f"skip {res['path']}: {res['reason']}" + (f" ({res['detail']})" if res["detail"] else ""))
+            continue
+        staged = Path(staged_of[res["index"]])
+        name = _unique_stem(s.image.stem, used) + staged.suffix
+        good.append({**res, "name": name, "staged": staged, "sample": s})
+    return good
+
+
+def _split(good: list[dict], given_split: dict[int, str], test_frac: float, seed: int) -> tuple[list, list]:
+    """Mark each good sample 'train' or 'test' (given lists, else a seeded random split) -> (train, test)."""
+    if given_split:
         for g in good:
-            os.replace(g["staged"], out / "images" / g["name"])
-        new_images = {f"images/{g['name']}" for g in good}
-        for rel in sorted(old_images - new_images):
-            p = out / rel
-            if p.is_file():
-                p.unlink()
-        write_list(out / "train.txt", [(f"images/{g['name']}", g["points"]) for g in train])
-        write_list(out / "test.txt", [(f"images/{g['name']}", g["points"]) for g in test])
-        save_meanface(out / "meanface.txt", meanface)
-        manifest = {
-            "version": __version__,
-            "layout": lay.name,
-            "num_points": lay.num_points,
-            "input_size": int(size),
-            "crop": crop,
-            "enlarge": float(enlarge),
-            "num_nb": int(num_nb),
-            "seed": int(seed),
-            "test_frac": float(test_frac),
-            "sources": [os.path.abspath(s) for s in srcs],
-            "samples": [{
-                "image": f"images/{g['name']}",
-                "source": os.path.abspath(g["sample"].image),
-                "label": g["sample"].where or (os.path.abspath(g["sample"].label) if g["sample"].label else None),
-                "source_size": g["source_size"],
-                "transform": g["transform"],
-                "split": g["split"],
-            } for g in good],
-            "skipped": summary.skipped,
-        }
-        atomic_write_json(out / "manifest.json", manifest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(out.iterdir()):
-            out.rmdir()  # a failed run into a new folder leaves nothing behind
-    summary.seconds = time.perf_counter() - t0
-    _print_summary(summary, verbose, wrote=True)
-    return summary
+            g["split"] = given_split[g["index"]]
+    else:
+        n = len(good)
+        n_test = int(round(test_frac * n))
+        if test_frac > 0 and n > 1:
+            n_test = min(max(n_test, 1), n - 1)
+        order = np.random.default_rng(seed).permutation(n)
+        test_set = set(order[:n_test].tolist())
+        for k, g in enumerate(good):
+            g["split"] = "test" if k in test_set else "train"
+    train = [g for g in good if g["split"] == "train"]
+    test = [g for g in good if g["split"] == "test"]
+    if not train:
+        raise UserError("the train split is empty; check --train-list / --test-list")
+    return train, test
+
+
+def _write(out: Path, good: list[dict], train: list[dict], test: list[dict], meanface: np.ndarray,
+           settings: dict, skipped: list[dict], overwrite: bool) -> None:
+    """Commit: images, then lists and mean face, manifest last (so a half-written folder has none)."""
+    old_images = _load_manifest_images(out) if overwrite else set()
+    (out / "images").mkdir(exist_ok=True)
+    for g in good:
+        os.replace(g["staged"], out / "images" / g["name"])
+    new_images = {f"images/{g['name']}" for g in good}
+    for rel in sorted(old_images - new_images):
+        p = out / rel
+        if p.is_file():
+            p.unlink()
+    write_list(out / "train.txt", [(f"images/{g['name']}", g["points"]) for g in train])
+    write_list(out / "test.txt", [(f"images/{g['name']}", g["points"]) for g in test])
+    save_meanface(out / "meanface.txt", meanface)
+    manifest = {
+        "version": __version__,
+        **settings,
+        "samples": [{
+            "image": f"images/{g['name']}",
+            "source": os.path.abspath(g["sample"].image),
+            "label": g["sample"].where or (os.path.abspath(g["sample"].label) if g["sample"].label else None),
+            "source_size": g["source_size"],
+            "transform": g["transform"],
+            "split": g["split"],
+        } for g in good],
+        "skipped": skipped,
+    }
+    atomic_write_json(out / "manifest.json", manifest)
 
 
 def _reason_text(summary: PrepareSummary) -> str:
