@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"pipnet106: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file system refusal not turned into a UserError where it happened
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"pipnet106: error: {where}{(e.strerror or str(e)).lower()}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("pipnet106: interrupted", file=sys.stderr)
         return 130

@@ -85,7 +85,11 @@ class Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise UserError(f"unknown config key(s): {', '.join(unknown)}")
+            import difflib
+
+            hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1, 0.7)) else k
+                     for k in unknown]
+            raise UserError(f"unknown config key(s): {', '.join(hints)}")
         cfg = cls()
         for k, v in d.items():
             setattr(cfg, k, _coerce(k, v))

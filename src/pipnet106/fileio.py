@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +19,9 @@ import numpy as np
 from .errors import SampleError, UserError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MAX_IMAGE_PIXELS = 250_000_000
+"""Images larger than this (a 200-megapixel phone photo fits) are refused from their header, before
+decoding: a small file can declare 20000 x 20000 pixels and would take gigabytes to decode."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -25,8 +29,11 @@ os.umask(_UMASK)
 def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb") -> Path:
     """Call `write(fileobj)` on a temp file next to `path`, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({_why(e, path.parent)})") from None
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -34,11 +41,19 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, read-only, a folder in the way
+            raise UserError(f"{path}: cannot write ({_why(e, path)})") from None
         raise
     return path
+
+
+def _why(e: OSError, where: Path) -> str:
+    """Short reason of a failed write, e.g. 'permission denied on out/'."""
+    what = (e.strerror or type(e).__name__).lower()
+    return f"{what} on {e.filename}" if e.filename and str(e.filename) != str(where) else what
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -76,10 +91,11 @@ def atomic_torch_save(path: str | Path, obj: Any) -> Path:
 
 
 def read_text_file(path: str | Path, what: str = "file") -> str:
-    """Read a user's UTF-8 text file; a missing or unreadable one is a one-line UserError naming it."""
+    """Read a user's UTF-8 text file (a leading byte-order mark is dropped); a missing or unreadable
+    one is a one-line UserError naming it."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: {what} not found") from None
     except IsADirectoryError:
@@ -90,15 +106,63 @@ def read_text_file(path: str | Path, what: str = "file") -> str:
         raise UserError(f"{path}: cannot read {what} ({e.strerror or e})") from None
 
 
-def _exif_orientation(data: bytes) -> int:
-    """EXIF orientation tag (1 = upright) of a JPEG/PNG/WebP byte string, 1 when absent."""
+_PIL_LOCK = threading.Lock()
+
+
+def _probe(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, EXIF orientation) from the file header, without decoding the pixels.
+
+    None when Pillow is missing or cannot parse the header (OpenCV may still decode the file).
+    Pillow's own decompression-bomb check is switched off here: the size is judged by
+    `MAX_IMAGE_PIXELS` in `read_image`, with a message that names the file.
+    """
     try:
         from PIL import Image
+    except ImportError:
+        return None
+    with _PIL_LOCK:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                try:
+                    orient = int(im.getexif().get(0x0112, 1))
+                except Exception:  # a damaged EXIF block: the pixels may still be fine
+                    orient = 1
+                return int(w), int(h), orient
+        except Exception:
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
 
-        with Image.open(io.BytesIO(data)) as im:
-            return int(im.getexif().get(0x0112, 1))
-    except Exception:
-        return 1
+
+def _truncated(data: bytes) -> bool:
+    """A JPEG or PNG cut short (an interrupted copy or download).
+
+    JPEG: no end-of-image marker after the first top-level start-of-scan (the segments before it,
+    EXIF thumbnail included, are skipped by their lengths; inside the scan 0xFF is byte-stuffed, so
+    FFD9 there can only be the real end). PNG: no IEND chunk. Caught here, the decoder never prints
+    its own multi-line complaints.
+    """
+    if data[:2] == b"\xff\xd8":
+        i, n = 2, len(data)
+        while i + 4 <= n:
+            if data[i] != 0xFF:
+                return False  # not a layout we understand: let the decoder judge
+            marker = data[i + 1]
+            if marker == 0xFF:
+                i += 1
+                continue
+            if marker == 0xDA:  # start of scan
+                return data.find(b"\xff\xd9", i) < 0
+            if marker in (0x01, *range(0xD0, 0xD8)):
+                i += 2
+                continue
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        return True
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
 
 
 _ORIENT = {
@@ -115,9 +179,10 @@ _ORIENT = {
 def read_image(path: str | Path, exif: bool = True) -> np.ndarray:
     """Read an image as BGR uint8 (H, W, 3), as a viewer shows it.
 
-    Grayscale and 4-channel files become 3-channel; EXIF orientation is applied
-    when `exif` is true, so labels drawn on the viewed image line up. Raises
-    `SampleError` (reason 'unreadable image' / 'missing image') with the path.
+    Grayscale, 16-bit, CMYK and 4-channel files become 8-bit BGR; EXIF orientation is
+    applied when `exif` is true, so labels drawn on the viewed image line up. Files over
+    `MAX_IMAGE_PIXELS` (judged from the header) and truncated JPEG/PNG files are refused
+    before decoding. Raises `SampleError` (reason 'unreadable image' / 'missing image') with the path.
     """
     path = Path(path)
     try:
@@ -128,12 +193,18 @@ def read_image(path: str | Path, exif: bool = True) -> np.ndarray:
         raise SampleError(path, "unreadable image", e.strerror or str(e)) from None
     if not data:
         raise SampleError(path, "unreadable image", "empty file")
+    info = _probe(data)
+    if info is not None and info[0] * info[1] > MAX_IMAGE_PIXELS:
+        raise SampleError(path, "unreadable image", f"{info[0]}x{info[1]} pixels is more than the "
+                          f"{MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit; downscale it first")
+    if _truncated(data):
+        raise SampleError(path, "unreadable image", "truncated file")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise SampleError(path, "unreadable image", "not a decodable image")
     image = to_bgr(image)
-    if exif:
-        orient = _exif_orientation(data)
+    if exif and info is not None:
+        orient = info[2]
         if orient in _ORIENT:
             image = _ORIENT[orient](image)
     return np.ascontiguousarray(image)

@@ -34,7 +34,8 @@ WRONG_COUNT = "wrong point count"
 NON_NUMERIC = "non-numeric value"
 NON_FINITE = "non-finite value"
 OUTSIDE = "all points outside image"
-REASONS = (MISSING_IMAGE, UNREADABLE_IMAGE, MISSING_LABEL, WRONG_COUNT, NON_NUMERIC, NON_FINITE, OUTSIDE)
+AMBIGUOUS = "ambiguous label"
+REASONS = (MISSING_IMAGE, UNREADABLE_IMAGE, MISSING_LABEL, WRONG_COUNT, NON_NUMERIC, NON_FINITE, OUTSIDE, AMBIGUOUS)
 
 LABEL_EXT = ".txt"
 FORMATS = ("txt", "lapa", "jsonl")
@@ -46,7 +47,9 @@ class Sample:
 
     `key` is the relative stem (posix, no extension) that paired them. `points` is only set for
     formats that carry the points inline (JSONL), as the raw parsed value; `where` names the
-    record (e.g. ``file.jsonl:12``) for messages.
+    record (e.g. ``file.jsonl:12``) for messages. `ambiguous` lists the other images that share
+    this sample's stem and label (``a.jpg`` and ``a.png`` next to one ``a.txt``): such a label is
+    not used for either, since it cannot say which photo it belongs to.
     """
 
     image: Path | None
@@ -54,6 +57,7 @@ class Sample:
     key: str
     points: Any = field(default=None, repr=False, compare=False)
     where: str = ""
+    ambiguous: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- discovery
@@ -96,11 +100,16 @@ def find_samples(image_dir: str | Path, labels_dir: str | Path | None = None, re
     label_files = files if labels_dir is None else _walk(label_root, recursive, excl)
     labels = {_key(p, label_root): p for p in label_files if p.suffix.lower() == LABEL_EXT}
 
+    by_key: dict[str, list[Path]] = {}
+    for img in images:
+        by_key.setdefault(_key(img, image_dir), []).append(img)
     samples: list[Sample] = []
     used: set[str] = set()
     for img in images:
         key = _key(img, image_dir)
-        samples.append(Sample(img, labels.get(key), key))
+        label = labels.get(key)
+        twins = tuple(p.name for p in by_key[key] if p != img) if label is not None else ()
+        samples.append(Sample(img, label, key, ambiguous=twins))
         used.add(key)
     samples.extend(Sample(None, lab, key) for key, lab in labels.items() if key not in used)
     samples.sort(key=lambda s: (s.key, s.image.name if s.image else ""))
@@ -138,6 +147,9 @@ def load_source(src: str | Path, fmt: str = "auto", labels_dir: str | Path | Non
 
 def read_sample_points(sample: Sample, fmt: str, num_points: int) -> np.ndarray:
     """(N, 2) pixel points of a discovered sample; raises `SampleError` with a `REASONS` key."""
+    if sample.ambiguous:
+        raise SampleError(sample.image, AMBIGUOUS, f"{sample.label.name} could belong to "
+                          f"{' or '.join((sample.image.name, *sample.ambiguous))}; rename one")
     if fmt == "jsonl":
         return points_from_value(sample.points, num_points, sample.where or sample.label)
     if sample.label is None:
@@ -158,8 +170,8 @@ def _parse_float(tok: str, path: Path, lineno: int) -> float:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
+    try:  # utf-8-sig: a byte-order mark written by Windows editors is not part of the first number
+        return path.read_text(encoding="utf-8-sig", errors="replace")
     except FileNotFoundError:
         raise SampleError(path, MISSING_LABEL) from None
     except IsADirectoryError:
@@ -237,9 +249,11 @@ def read_list(path: str | Path, num_points: int) -> list[tuple[str, np.ndarray]]
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.strip().rsplit(None, 2 * num_points)
-        if len(parts) != 2 * num_points + 1:
-            raise UserError(f"{path}:{n}: expected a name and {2 * num_points} numbers, "
-                            f"got {len(line.split())} fields")
+        numbers = _trailing_numbers(line.split())
+        if len(parts) != 2 * num_points + 1 or numbers > 2 * num_points:
+            hint = f" ({numbers // 2} points: a dataset of another layout?)" if numbers > 2 * num_points else ""
+            raise UserError(f"{path}:{n}: expected a name and {2 * num_points} numbers ({num_points} points), "
+                            f"got {numbers if hint else len(line.split())} {'numbers' if hint else 'fields'}{hint}")
         try:
             pts = np.array(parts[1:], dtype=np.float64).reshape(num_points, 2)
         except ValueError:
@@ -249,6 +263,18 @@ def read_list(path: str | Path, num_points: int) -> list[tuple[str, np.ndarray]]
             raise UserError(f"{path}:{n}: non-finite value")
         out.append((parts[0], pts))
     return out
+
+
+def _trailing_numbers(tokens: list[str]) -> int:
+    """How many tokens at the end of a list line parse as numbers (image names end in an extension)."""
+    count = 0
+    for tok in reversed(tokens):
+        try:
+            float(tok)
+        except ValueError:
+            break
+        count += 1
+    return count
 
 
 def write_list(path: str | Path, entries: Iterable[tuple[str, np.ndarray]]) -> Path:
