@@ -51,7 +51,7 @@ def leftovers(folder: Path) -> list[str]:
     if not folder.exists():
         return []
     return [str(p) for p in folder.rglob("*")
-            if p.name.endswith((".tmp", ".partial")) or p.name.startswith(".prepare-")]
+            if p.name.endswith((".tmp", ".part")) or p.name.startswith(".prepare-")]
 
 
 def empty_or_absent(folder: Path) -> bool:

@@ -126,7 +126,7 @@ def test_cli_predict_image_and_folder(tmp_path, capsys):
     (folder / "notes.jpg").write_text("this is not an image")
     blank = np.full((200, 300, 3), 255, np.uint8)
     cv2.imwrite(str(folder / "blank.png"), blank)
-    assert main(["predict", str(folder), "--out", str(tmp_path / "o2")]) == 0
+    assert main(["predict", str(folder), "--out", str(tmp_path / "o2")]) == 1  # finished, 2 images skipped
     text = capsys.readouterr().out
     assert "notes.jpg" in text and "unreadable image" in text
     assert "blank.png: no face found" in text

@@ -58,6 +58,8 @@ class Sample:
     points: Any = field(default=None, repr=False, compare=False)
     where: str = ""
     ambiguous: tuple[str, ...] = ()
+    no_points: str = ""
+    """Why an inline-points record has no points (e.g. a prediction without faces), for the message."""
 
 
 # --------------------------------------------------------------------------- discovery
@@ -151,6 +153,8 @@ def read_sample_points(sample: Sample, fmt: str, num_points: int) -> np.ndarray:
         raise SampleError(sample.image, AMBIGUOUS, f"{sample.label.name} could belong to "
                           f"{' or '.join((sample.image.name, *sample.ambiguous))}; rename one")
     if fmt == "jsonl":
+        if sample.no_points:
+            raise SampleError(sample.where or sample.label, MISSING_LABEL, sample.no_points)
         return points_from_value(sample.points, num_points, sample.where or sample.label)
     if sample.label is None:
         stem = Path(sample.key).name
@@ -372,8 +376,23 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 def _read_jsonl_numbered(path: Path) -> list[tuple[int, dict]]:
-    """(line number, record) pairs; line numbers are kept for messages."""
+    """(line number, record) pairs; line numbers are kept for messages.
+
+    A ``.json`` file may instead hold one record or a list of them over several lines (what
+    `predict` writes for a single image); their "line numbers" are then record numbers.
+    """
     text = read_text_file(path, "JSONL file")
+    if path.suffix.lower() == ".json" and text.lstrip()[:1] in ("{", "["):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None  # maybe JSONL after all: read it line by line below
+        if whole is not None:
+            recs = whole if isinstance(whole, list) else [whole]
+            for n, rec in enumerate(recs, 1):
+                if not isinstance(rec, dict) or not isinstance(rec.get("image"), str):
+                    raise UserError(f"{path}: record {n} must be an object with an \"image\" path")
+            return list(enumerate(recs, 1))
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -431,13 +450,32 @@ def points_from_value(value: Any, num_points: int, where: object) -> np.ndarray:
 
 
 def jsonl_samples(path: str | Path) -> list[Sample]:
-    """Samples of a JSONL file; relative image paths are relative to the file's folder."""
+    """Samples of a JSONL file; relative image paths are relative to the file's folder.
+
+    Two record shapes are read: a label ``{"image", "points"}``, and a prediction of
+    `pipnet106 predict` ``{"image", "source", "faces": [{"points", ...}, ...]}``, so predictions
+    corrected by hand go straight back into `prepare`. Each face of a prediction becomes a sample
+    (key ``<stem>`` for the first, ``<stem>_face<k>`` for the others); a prediction with no face
+    is reported as a missing label. When the relative image path does not exist next to the
+    file, the prediction's absolute ``source`` path is used.
+    """
     path = Path(path)
     out = []
     for lineno, rec in _read_jsonl_numbered(path):
         img = Path(rec["image"])
         if not img.is_absolute():
             img = path.parent / img
-        out.append(Sample(img, path, Path(rec["image"]).with_suffix("").as_posix(), rec.get("points"),
-                          f"{path}:{lineno}"))
+        source = rec.get("source")
+        if not img.exists() and isinstance(source, str) and Path(source).is_file():
+            img = Path(source)
+        key, where = Path(rec["image"]).with_suffix("").as_posix(), f"{path}:{lineno}"
+        faces = rec.get("faces")
+        if "points" in rec or not isinstance(faces, list):
+            out.append(Sample(img, path, key, rec.get("points"), where))
+            continue
+        if not faces:
+            out.append(Sample(img, path, key, None, where, no_points="the record has no faces"))
+        for k, f in enumerate(faces):
+            pts = f.get("points") if isinstance(f, dict) else None
+            out.append(Sample(img, path, key if k == 0 else f"{key}_face{k}", pts, f"{where} face {k}"))
     return out

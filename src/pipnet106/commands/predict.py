@@ -2,6 +2,9 @@
 
 Arguments -> a Landmarker; inputs (image, folder, video) -> JSON/JSONL and optional
 annotated copies in a new folder. All model logic lives in the API module.
+
+Exit codes: 0 = every input processed; 1 = finished, but some inputs were skipped (unreadable,
+no face); 2 = usage or fatal error (raised as `UserError`, printed by `cli.main`).
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="for .pt weights: cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     p.add_argument("--smooth", action="store_true", help="video: One-Euro smoothing of the points")
+    p.add_argument("--resume", action="store_true",
+                   help="folder: continue a killed run in --out, skipping images already in predictions.jsonl")
     p.set_defaults(func=run)
 
 
@@ -50,12 +55,9 @@ def _make_landmarker(args) -> Landmarker:
 
 
 def run(args) -> int:
-    import json
-
-    from tqdm import tqdm
-
-    from ..errors import SampleError
-    from ..fileio import atomic_write_image, atomic_write_json, atomic_write_text, is_image_file
+    """Exit code 0: every input processed (a face found in each image); 1: finished, but some
+    inputs were skipped (unreadable, no face, no boxes given); 2 (raised): usage or fatal error."""
+    from ..fileio import is_image_file
 
     src, out = Path(args.input), Path(args.out)
     if not src.exists():
@@ -65,6 +67,9 @@ def run(args) -> int:
         from ..detect import BoxesDetector
 
         given = BoxesDetector.from_json(args.boxes)
+    if src.is_file() and src.suffix.lower() not in VIDEO_EXTS and not is_image_file(src):
+        raise UserError(f"{src}: not an image or video file (images: .jpg .jpeg .png .bmp .webp; "
+                        f"videos: {' '.join(VIDEO_EXTS)})")
     lm = _make_landmarker(args)
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         from ..video import predict_video
@@ -72,42 +77,118 @@ def run(args) -> int:
         predict_video(lm, src, out, draw=args.draw, smooth=args.smooth)
         return 0
     if src.is_file():
-        images, root = [src], src.parent
-    else:
-        images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
-        root = src
-        if not images:
-            raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
-    problems: list[str] = []
-    records, n_faces = [], 0
-    bar = tqdm(images, desc="predict", unit="img", disable=len(images) == 1)
-    for path in bar:
-        rel = path.relative_to(root)
-        try:
-            image = read_image(path)
-            boxes = None
-            if given is not None:  # by relative path, then file name, then stem
-                boxes = [[*d.box, d.score] for d in given.lookup(rel)]
-            faces = lm.predict(image, boxes=boxes)
-        except SampleError as e:
-            problems.append(str(e))
-            bar.write(f"skip {e}")
-            continue
-        if not faces:
-            problems.append(f"{path}: no face found")
-            bar.write(f"skip {path}: no face found")
-        n_faces += len(faces)
-        rec = {"image": str(rel), "width": image.shape[1], "height": image.shape[0],
-               "faces": [f.to_dict() for f in faces]}
-        records.append(rec)
-        if len(images) == 1:
-            atomic_write_json(out / f"{path.stem}.json", rec)
-        if args.draw:
-            atomic_write_image(out / "annotated" / rel.with_suffix(".png"), draw_faces(image, faces, args.numbers))
-    if len(images) > 1:
-        atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    print(f"predict: {len(records)}/{len(images)} images, {n_faces} faces -> {out}"
-          + (f"; {len(problems)} problem(s):" if problems else ""))
+        return _predict_one(lm, src, out, args, given)
+    images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p) and not _inside(p, out))
+    if not images:
+        raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
+    return _predict_folder(lm, images, src, out, args, given)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when `path` lies in `folder` (an --out inside the input folder is not read back as input)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _predict_image(lm: Landmarker, path: Path, rel: Path, given) -> tuple[dict, object, list]:
+    """One image -> (record, BGR image, faces). Raises `SampleError` for an unreadable image."""
+    image = read_image(path)
+    boxes = None
+    if given is not None:  # by relative path, then file name, then stem
+        boxes = [[*d.box, d.score] for d in given.lookup(rel)]
+    faces = lm.predict(image, boxes=boxes)
+    rec = {"image": rel.as_posix(), "source": str(path.resolve()), "width": int(image.shape[1]),
+           "height": int(image.shape[0]), "faces": [f.to_dict() for f in faces]}
+    return rec, image, faces
+
+
+def _annotated_name(rel: Path, clash: bool) -> Path:
+    """annotated/<rel>.png; `a.jpg` and `a.png` side by side keep their extension (a.jpg.png)."""
+    return rel.with_name(rel.name + ".png") if clash else rel.with_suffix(".png")
+
+
+def _predict_one(lm: Landmarker, path: Path, out: Path, args, given) -> int:
+    """A single named image: out/<stem>.json. Unreadable or no face: one line and exit code 1."""
+    import sys
+
+    from ..errors import SampleError
+    from ..fileio import atomic_write_image, atomic_write_json
+
+    try:
+        rec, image, faces = _predict_image(lm, path, Path(path.name), given)
+    except SampleError as e:
+        print(f"pipnet106: error: {e}", file=sys.stderr)
+        return 1
+    atomic_write_json(out / f"{path.stem}.json", rec)
+    if args.draw:
+        atomic_write_image(out / "annotated" / _annotated_name(Path(path.name), False),
+                           draw_faces(image, faces, args.numbers))
+    print(f"predict: {len(faces)} face(s) -> {out / f'{path.stem}.json'}")
+    if not faces:
+        print(f"pipnet106: error: {path}: no face found", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _predict_folder(lm: Landmarker, images: list[Path], root: Path, out: Path, args, given) -> int:
+    """Every image of a folder -> out/predictions.jsonl, one line per image written as it goes.
+
+    Lines go to ``predictions.jsonl.part`` (flushed after each image) and the file is renamed into
+    place when the run ends, so a killed run loses at most the image in flight and `--resume`
+    continues it. Unreadable images get a record with an "error" and no faces, so a resumed run
+    does not try them again and the finished file accounts for every image.
+    """
+    from tqdm import tqdm
+
+    from ..errors import SampleError
+    from ..fileio import JsonlStream, atomic_write_image
+
+    stream = JsonlStream(out / "predictions.jsonl", resume=args.resume)
+    done = {r.get("image") for r in stream.done}
+    rels = [p.relative_to(root) for p in images]
+    todo = [(p, r) for p, r in zip(images, rels) if r.as_posix() not in done]
+    if args.resume and stream.done:
+        print(f"predict: resuming, {len(images) - len(todo)} images already done, {len(todo)} to go")
+    pngs = [r.with_suffix(".png") for r in rels]
+    clashes = {n for n in pngs if pngs.count(n) > 1}
+    bar = tqdm(todo, desc="predict", unit="img")
+    try:
+        for path, rel in bar:
+            try:
+                rec, image, faces = _predict_image(lm, path, rel, given)
+            except SampleError as e:
+                bar.write(f"skip {e}")
+                stream.write({"image": rel.as_posix(), "source": str(path.resolve()), "faces": [],
+                              "error": f"{e.reason}" + (f" ({e.detail})" if e.detail else "")})
+                continue
+            if not faces:
+                bar.write(f"skip {path}: no face found")
+            if args.draw:
+                atomic_write_image(out / "annotated" / _annotated_name(rel, rel.with_suffix(".png") in clashes),
+                                   draw_faces(image, faces, args.numbers))
+            stream.write(rec)
+    except BaseException:
+        stream.close()  # keep the .part for --resume
+        raise
+    bar.close()
+    path = stream.finish()
+    records = stream.done + _read_new(path, len(stream.done))
+    problems = [f"{r['image']}: {r['error']}" if r.get("error") else f"{r['image']}: no face found"
+                for r in records if r.get("error") or not r.get("faces")]
+    n_faces = sum(len(r.get("faces", [])) for r in records)
+    print(f"predict: {len(records) - len(problems)}/{len(records)} images with faces, {n_faces} faces -> {path}"
+          + (f"; {len(problems)} skipped:" if problems else ""))
     for p in problems:
         print(f"  {p}")
-    return 0
+    return 1 if problems else 0
+
+
+def _read_new(path: Path, skip: int) -> list[dict]:
+    """Records of a finished JSONL after the first `skip` lines."""
+    import json
+
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return [json.loads(ln) for ln in lines[skip:]]
