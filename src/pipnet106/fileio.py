@@ -248,9 +248,13 @@ class JsonlStream:
             if src is not None:
                 text = src.read_text(encoding="utf-8")
                 keep = text[: text.rfind("\n") + 1]  # a torn last line is lost, not misread
-                for line in keep.splitlines():
+                for n, line in enumerate(keep.splitlines(), 1):
                     if line.strip():
-                        self.done.append(json.loads(line))
+                        try:
+                            self.done.append(json.loads(line))
+                        except json.JSONDecodeError:
+                            raise UserError(f"{src}:{n}: not valid JSON; cannot resume from this file "
+                                            "(start again without --resume)") from None
                 atomic_write_text(self.part, keep)
         elif self.part.exists():
             self.part.unlink()
