@@ -300,17 +300,26 @@ def _draw_eye(img, contour, centre, iris_r, pupil_r, squash, angle, sclera, iris
 def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *, max_yaw: float = 30,
                 max_roll: float = 30, scale_range=(0.45, 0.85), markers: bool = False, gray: bool = False,
                 max_pitch: float = 10, vary: float = 1.0,
-                marker_radius: float = MARKER_RADIUS) -> tuple[np.ndarray, np.ndarray]:
+                marker_radius: float = MARKER_RADIUS, yaw: float | None = None, pitch: float | None = None,
+                roll: float | None = None, scale: float | None = None,
+                centre: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Draw one random face. Returns (BGR uint8 (H, W, 3), points (106, 2) float64 continuous pixels).
 
     `scale_range` is the face size (one template unit, about the ear-to-ear width / 0.8) as a fraction
     of min(width, height). About 1 in 8 faces is placed partly outside the frame; otherwise all
     landmarks are inside. `vary=0` draws the template shape without expression changes.
     Markers are drawn last (after noise and the gray conversion), so their colours are exact.
+
+    `yaw`, `pitch`, `roll` (degrees; yaw > 0 turns the nose to the image's right, pitch > 0 lifts it,
+    roll > 0 turns the face clockwise on screen), `scale` (face size in pixels) and `centre` (x, y of
+    the head's rotation centre in pixels) replace the random draws when given; the random stream is
+    consumed the same way, so one seed with different values gives the same person, colours and
+    background in another pose or place (frames of a synthetic video).
     """
     w, h = int(width), int(height)
     if w < 8 or h < 8:
         raise ValueError(f"render_face: image too small ({w}x{h})")
+    centre_xy = centre
     P, jaw = _vary_shape(np.array(_template3d()), rng, float(vary))
     hair_style = int(rng.choice(3, p=[0.15, 0.45, 0.40]))
     aux = _aux_points(float(rng.uniform(0.08, 0.20)))
@@ -319,10 +328,11 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
     names = list(aux)
     allp = np.concatenate([P] + [aux[k] for k in names])
 
-    yaw = math.radians(rng.uniform(-max_yaw, max_yaw))
-    pitch = math.radians(rng.uniform(-max_pitch, max_pitch))
-    roll_deg = float(rng.uniform(-max_roll, max_roll))
-    s = float(rng.uniform(*scale_range)) * min(w, h)
+    yaw_r = math.radians(rng.uniform(-max_yaw, max_yaw) if yaw is None else yaw)
+    pitch_r = math.radians(rng.uniform(-max_pitch, max_pitch) if pitch is None else pitch)
+    roll_deg = float(rng.uniform(-max_roll, max_roll)) if roll is None else float(roll)
+    s = float(rng.uniform(*scale_range)) * min(w, h) if scale is None else float(scale)
+    yaw, pitch = yaw_r, pitch_r
     rel = _project(allp, yaw, pitch, math.radians(roll_deg)) * s
     lo, hi = rel[:106].min(axis=0), rel[:106].max(axis=0)
     cut = rng.random() < 0.12
@@ -333,6 +343,8 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
             ext = 0.25 * (hi[d] - lo[d])
             a, b = a - ext, b + ext
         centre[d] = rng.uniform(a, b) if a < b else (a + b) / 2
+    if centre_xy is not None:
+        centre = np.asarray(centre_xy, dtype=np.float64).reshape(2)
     allp2 = rel + centre
     pts = allp2[:106].copy()
     ax, start = {}, 106

@@ -47,13 +47,13 @@ class ModelSpec:
     score_threshold: float
     """Default minimum score. MediaPipe uses 0.5 (short) and 0.6 (full); on our 24
     test photos 0.5 for full added 24 more small faces, all real, and no false alarm."""
-    tile: int
-    """Default tiling window (0 = none): tiles let the full-range model find small faces."""
+    min_face: float
+    """Default smallest face (source pixels) looked for with a pyramid of windows (0 = whole image only)."""
 
 
 MODELS = {
-    "short": ModelSpec("blazeface_short.onnx", 128, (8, 16, 16, 16), 2, 0.5, 0),
-    "full": ModelSpec("blazeface_full.onnx", 192, (4,), 1, 0.5, 512),
+    "short": ModelSpec("blazeface_short.onnx", 128, (8, 16, 16, 16), 2, 0.5, 0.0),
+    "full": ModelSpec("blazeface_full.onnx", 192, (4,), 1, 0.5, 24.0),
 }
 
 
@@ -208,20 +208,75 @@ def _cut_by_window(box: np.ndarray, window: tuple[int, int, int, int], width: in
                 or (x1 < width and box[2] > x1 - m) or (y1 < height and box[3] > y1 - m))
 
 
+@dataclass(frozen=True)
+class Level:
+    """One scale of the detection pyramid: the image shrunk by `scale`, cut into `windows`
+    (x0, y0, x1, y1 in source pixels), each window one network run."""
+
+    scale: float
+    windows: tuple[tuple[int, int, int, int], ...]
+
+
+FACE_INPUT_PX = 15.0
+"""Smallest face side (BlazeFace box, pixels of the 192-px network input) the full-range model
+still finds reliably; below it recall falls fast (measured on the verified boxes of the shared
+group photos, benchmarks/detect_small_faces.py). A face of `min_face_size` source pixels is
+shrunk to this size at the finest level."""
+
+LEVEL_RATIO = 3.0
+"""Scale step between pyramid levels: each level is responsible for faces of FACE_INPUT_PX up to
+LEVEL_RATIO times that in its input; bigger faces are found whole at the next, coarser level."""
+
+
+def scale_plan(width: int, height: int, size: int, min_face_size: float, overlap: float = 0.25,
+               max_windows: int = 400) -> list[Level]:
+    """Pyramid levels, finest first, that find faces of `min_face_size` source pixels and up.
+
+    The coarsest level is always the whole image letterboxed into one input (big faces). Finer
+    levels are added, each `LEVEL_RATIO` apart, until a face of `min_face_size` becomes
+    `FACE_INPUT_PX` input pixels; each is cut into `size`-px input windows overlapping by
+    `overlap` of a side (>= the largest face the level is responsible for). Cost: about
+    (width * height) * (FACE_INPUT_PX / min_face_size)**2 / (size**2 * (1 - overlap)**2) runs
+    for the finest level, plus a ninth of that for the next, ... `max_windows` caps the finest
+    level by coarsening it (for very large photos with a tiny `min_face_size`).
+    """
+    whole = size / max(width, height)
+    levels = [Level(whole, ())]
+    target = FACE_INPUT_PX / max(float(min_face_size), 1.0)
+    if target <= whole * 1.15:  # the whole-image run already sees the smallest face large enough
+        return levels
+    scales = []
+    s = target
+    while s > whole * LEVEL_RATIO ** 0.5:
+        scales.append(s)
+        s /= LEVEL_RATIO
+    for s in reversed(scales):  # coarse to fine, so the cap below only coarsens the finest
+        tile = max(int(math.ceil(size / s)), 1)
+        wins = tile_grid(width, height, tile, overlap)
+        while len(wins) > max_windows:
+            tile = int(tile * 1.2) + 1
+            wins = tile_grid(width, height, tile, overlap)
+        levels.insert(0, Level(size / tile, tuple(wins)))
+    return levels
+
+
 class BlazeFaceDetector:
     """MediaPipe BlazeFace via ONNX; no download, no mediapipe needed.
 
     model: "full" (default, faces near and far) or "short" (large faces only, fastest).
     score_threshold: minimum sigmoid score (None = 0.5, see `ModelSpec.score_threshold`).
-    nms_iou: boxes overlapping more than this are merged (weighted NMS).
-    tile: when the image's long side exceeds ``tile * 1.5`` pixels, also run on
-        overlapping `tile` x `tile` windows (plus the whole image) and merge; finds
-        small faces in group photos at the cost of one run per window. 0 turns
-        tiling off; None (default) takes the model's default (full: 512, which
-        finds faces down to about 25 px; short: 0).
-    max_tiles: cap on windows per image; larger images get proportionally larger
-        windows (so a 4000 px photo costs at most this many runs, and its smallest
-        findable face grows with it).
+    nms_iou: boxes overlapping more than this are merged (weighted NMS), within and across
+        windows and scales.
+    min_face_size: smallest face side (source pixels) to look for; chooses the detection pyramid
+        from the image size (`scale_plan`): the whole image in one run finds faces of about
+        1/13 of the long side and up; for smaller faces the image is also cut into overlapping
+        windows at one or more finer scales. Cost grows with (image area / min_face_size^2):
+        on a 1024x768 photo, 24 px takes about 13 runs of the network, 40 px 6, 80 px 1.
+        None (default): the model's default (full: 24 px; short: no windows).
+    tile: legacy fixed window side (source pixels) instead of `min_face_size`; 0 = whole
+        image only.
+    max_tiles: cap on windows per pyramid level (larger photos then get proportionally larger
+        windows, so their smallest findable face grows).
     engine: "auto" (onnxruntime if installed, else OpenCV dnn), "onnxruntime", "opencv".
     threads: intra-op threads for onnxruntime (None = its default).
     """
@@ -232,19 +287,22 @@ class BlazeFaceDetector:
     on 560 held-out real faces (teacher labels); residual std 0.066, 0.029, 0.061, 0.061."""
 
     def __init__(self, model: str = "full", score_threshold: float | None = None, nms_iou: float = 0.3,
-                 tile: int | None = None, max_tiles: int = 16, engine: str = "auto",
-                 threads: int | None = None) -> None:
+                 min_face_size: float | None = None, tile: int | None = None, max_tiles: int = 400,
+                 engine: str = "auto", threads: int | None = None) -> None:
         if model not in MODELS:
             raise UserError(f"blazeface model must be one of {', '.join(MODELS)}, got '{model}'")
         if tile and tile < 64:
             raise UserError(f"blazeface tile must be at least 64 pixels (or 0 for none), got {tile}")
+        if min_face_size is not None and not (math.isfinite(min_face_size) and min_face_size >= 4):
+            raise UserError(f"blazeface min_face_size must be at least 4 pixels, got {min_face_size}")
         self.model = model
         self.spec = MODELS[model]
         self.score_threshold = self.spec.score_threshold if score_threshold is None else float(score_threshold)
         if not 0.0 <= self.score_threshold <= 1.0:
             raise UserError(f"blazeface score_threshold must be in [0, 1], got {score_threshold}")
         self.nms_iou = float(nms_iou)
-        self.tile = self.spec.tile if tile is None else int(tile)
+        self.tile = None if tile is None else int(tile)
+        self.min_face_size = self.spec.min_face if min_face_size is None else float(min_face_size)
         if max_tiles < 1:
             raise UserError(f"blazeface max_tiles must be at least 1, got {max_tiles}")
         self.max_tiles = int(max_tiles)
@@ -253,8 +311,22 @@ class BlazeFaceDetector:
         self.anchors = _anchors(model)
         self.name = f"blazeface-{model}"
 
+    def plan(self, width: int, height: int) -> list[Level]:
+        """The pyramid this detector runs on a `width` x `height` image (finest level first)."""
+        size = self.spec.size
+        if self.tile is not None:  # fixed windows (the former behaviour)
+            wins = self.windows(width, height)
+            return ([Level(size / self.tile, tuple(wins))] if wins else []) + [Level(size / max(width, height), ())]
+        if not self.min_face_size:
+            return [Level(size / max(width, height), ())]
+        return scale_plan(width, height, size, self.min_face_size, max_windows=self.max_tiles)
+
+    def runs(self, width: int, height: int) -> int:
+        """Network runs for one image of this size (the cost of `__call__`)."""
+        return sum(max(1, len(lv.windows)) for lv in self.plan(width, height))
+
     def windows(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
-        """Tiles to run besides the whole image (none for small images or tile=0)."""
+        """Fixed `tile` windows (legacy option): none for small images or tile=0."""
         if not self.tile or max(width, height) <= 1.5 * self.tile:
             return []
         tile = self.tile
@@ -264,29 +336,63 @@ class BlazeFaceDetector:
             grid = tile_grid(width, height, tile)
         return grid if max(width, height) > 1.5 * tile else []
 
+    def _run(self, canvas: np.ndarray, t: CropTransform, shift: np.ndarray) -> list[tuple]:
+        reg, logits = self.runner(to_input(canvas))
+        boxes, kps, scores = decode(reg, logits, self.anchors, self.spec.size, self.score_threshold)
+        return [((t.to_source(b.reshape(2, 2)) + shift).reshape(4), t.to_source(k) + shift, float(s))
+                for b, k, s in zip(boxes, kps, scores)]
+
     def detect_window(self, image: np.ndarray, window: tuple[int, int, int, int] | None = None) -> list[Detection]:
         """Raw (pre-NMS) detections of one letterboxed window, in source pixels."""
         x0, y0 = (window[0], window[1]) if window else (0, 0)
         part = image[window[1]:window[3], window[0]:window[2]] if window else image
         canvas, t = letterbox(part, self.spec.size)
-        reg, logits = self.runner(to_input(canvas))
-        boxes, kps, scores = decode(reg, logits, self.anchors, self.spec.size, self.score_threshold)
-        shift = np.array([x0, y0], dtype=np.float64)
         out = []
-        for b, k, s in zip(boxes, kps, scores):
-            box = (t.to_source(b.reshape(2, 2)) + shift).reshape(4)
+        for box, k, s in self._run(canvas, t, np.array([x0, y0], dtype=np.float64)):
             if window and _cut_by_window(box, window, image.shape[1], image.shape[0]):
                 continue
-            out.append(Detection(box, float(s), t.to_source(k) + shift))
+            out.append(Detection(box, s, k))
+        return out
+
+    def detect_level(self, image: np.ndarray, level: Level) -> list[Detection]:
+        """Raw detections of one pyramid level: the image shrunk once, then cut into windows."""
+        if not level.windows:
+            return self.detect_window(image)
+        size, h, w = self.spec.size, image.shape[0], image.shape[1]
+        small, s = _shrink(image, level.scale)
+        t = CropTransform(s, 0.0, 0.0, size)
+        out = []
+        for win in level.windows:
+            x0, y0 = int(round(win[0] * s)), int(round(win[1] * s))
+            canvas = np.zeros((size, size, 3), np.uint8)
+            part = small[y0:y0 + size, x0:x0 + size]
+            canvas[:part.shape[0], :part.shape[1]] = part
+            shift = np.array([x0 / s, y0 / s])
+            for box, k, sc in self._run(canvas, t, shift):
+                if _cut_by_window(box, win, w, h):
+                    continue
+                out.append(Detection(box, sc, k))
         return out
 
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         image = check_image(image_bgr)
         h, w = image.shape[:2]
-        dets = self.detect_window(image)
-        for win in self.windows(w, h):
-            dets += self.detect_window(image, win)
+        dets: list[Detection] = []
+        for level in self.plan(w, h):
+            dets += self.detect_level(image, level)
         return finish(nms(dets, self.nms_iou, weighted=True), image, self.score_threshold)
+
+
+def _shrink(image: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """The image resized by about `scale` (area filter when shrinking), and the exact scale used."""
+    h, w = image.shape[:2]
+    if abs(scale - 1.0) < 1e-6:
+        return image, 1.0
+    nw = max(1, int(round(w * scale)))
+    s = nw / w
+    nh = max(1, int(round(h * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (nw, nh), interpolation=interp), s
 
 
 def short_range(**kw) -> BlazeFaceDetector:
