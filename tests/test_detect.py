@@ -122,6 +122,60 @@ def test_tiles_cover_the_image_with_overlap():
     assert det.windows(600, 400) == []
 
 
+def test_pyramid_is_chosen_from_image_size_and_min_face_size():
+    # small photo: the whole-image run already sees 24-px faces large enough
+    assert [len(lv.windows) for lv in bf.scale_plan(300, 200, 192, 24)] == [0]
+    plan = bf.scale_plan(1024, 768, 192, 24)
+    assert len(plan) == 2 and not plan[-1].windows
+    fine = plan[0]
+    # the smallest face becomes FACE_INPUT_PX network pixels, the windows cover the image with overlap
+    assert fine.scale == pytest.approx(bf.FACE_INPUT_PX / 24, rel=0.02)
+    cover = np.zeros((768, 1024), bool)
+    for x0, y0, x1, y1 in fine.windows:
+        cover[y0:y1, x0:x1] = True
+    assert cover.all()
+    det = bf.BlazeFaceDetector(threads=1)
+    runs = [bf.BlazeFaceDetector(min_face_size=m, threads=1).runs(1024, 768) for m in (16, 24, 32, 48, 80)]
+    assert runs == sorted(runs, reverse=True) and runs[-1] == 1 and det.runs(1024, 768) == runs[1]
+    # a face size between two levels is never left to a level too coarse for it: 48 px on 1024 px
+    assert len(bf.scale_plan(1024, 768, 192, 48)) == 2
+    # very large photos: each level is capped, finest first coarsened
+    huge = bf.scale_plan(8000, 6000, 192, 24, max_windows=50)
+    assert all(len(lv.windows) <= 50 for lv in huge) and len(huge) >= 3
+
+
+def test_pyramid_finds_small_faces_the_whole_image_run_misses(pair2):
+    """Twelve copies of the two fixture faces shrunk to about 28 px on a 1600x1000 canvas."""
+    faces = cv2.resize(pair2, None, fx=0.42, fy=0.42, interpolation=cv2.INTER_AREA)  # faces ~28 px
+    h, w = faces.shape[:2]
+    canvas = np.full((1000, 1600, 3), 90, np.uint8)
+    truth = []
+    for k in range(6):
+        x, y = 40 + (k % 3) * 520, 80 + (k // 3) * 480
+        canvas[y:y + h, x:x + w] = faces
+        truth += [np.array([89, 35, 155, 101]) * 0.42 + [x, y, x, y], np.array([300, 102, 368, 171]) * 0.42 + [x, y, x, y]]
+    truth = np.array(truth)
+
+    def found(det):
+        boxes = np.stack([d.box for d in det(canvas)]) if det(canvas) else np.zeros((0, 4))
+        return sum(len(boxes) and box_iou(t, boxes).max() > 0.3 for t in truth)
+
+    whole = found(bf.BlazeFaceDetector(tile=0, threads=1))
+    pyramid = found(bf.BlazeFaceDetector(threads=1))
+    assert pyramid >= 11 and whole <= 2, (pyramid, whole)
+    # steering: asking only for faces of 80 px and up is one run and finds none of these
+    assert found(bf.BlazeFaceDetector(min_face_size=80, threads=1)) <= 2
+
+
+def test_min_face_size_steers_a_named_detector():
+    from pipnet106.detect import as_detector
+
+    assert as_detector("blazeface", min_face_size=40).min_face_size == 40
+    assert as_detector(None).min_face_size == bf.MODELS["full"].min_face
+    mine = lambda im: []  # noqa: E731
+    assert as_detector(mine, min_face_size=40) is mine
+
+
 def test_blank_and_tiny_images_give_no_faces(full):
     assert full(np.full((240, 320, 3), 127, np.uint8)) == []
     assert full(np.zeros((3, 5, 3), np.uint8)) == []
@@ -138,7 +192,8 @@ def test_opencv_engine_agrees_with_onnxruntime(pair2):
 
 
 def test_bad_blazeface_options_are_user_errors():
-    for kw in ({"model": "huge"}, {"score_threshold": 2.0}, {"tile": 10}, {"engine": "tpu"}, {"max_tiles": 0}):
+    for kw in ({"model": "huge"}, {"score_threshold": 2.0}, {"tile": 10}, {"engine": "tpu"}, {"max_tiles": 0},
+               {"min_face_size": 1}, {"min_face_size": float("nan")}):
         with pytest.raises(UserError):
             bf.BlazeFaceDetector(**kw)
 

@@ -6,6 +6,8 @@ itself readable. Drawing never changes the input image.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -57,13 +59,13 @@ def auto_radius(image: np.ndarray) -> int:
 
 
 def draw_points(image: np.ndarray, points: np.ndarray, layout: Layout | str | None = None,
-                numbers: bool = False, radius: int | None = None,
-                color: tuple[int, int, int] | None = None) -> np.ndarray:
+                numbers: bool = False, radius: float | None = None,
+                color: tuple[int, int, int] | None = None, font_scale: float | None = None) -> np.ndarray:
     """Return a copy of `image` with (N, 2) pixel `points` drawn.
 
     Colours come from the layout's regions (`PALETTE`) unless `color` is given or the point count
     does not match the layout. `numbers` writes each point's index next to it. Non-finite points
-    are skipped.
+    are skipped. `radius` may be fractional (drawn anti-aliased at sub-pixel precision).
     """
     out = np.ascontiguousarray(image).copy()
     if out.ndim == 2:
@@ -75,23 +77,26 @@ def draw_points(image: np.ndarray, points: np.ndarray, layout: Layout | str | No
         colors = [tuple(color or DEFAULT_COLOR)] * len(pts)
     else:
         colors = region_colors(layout)
-    r = radius if radius is not None else auto_radius(out)
-    font_scale = max(0.25, min(out.shape[:2]) / 1600)
+    r = float(radius) if radius is not None else auto_radius(out)
+    r_fixed = max(1, int(round(r * (1 << _SHIFT))))
+    font_scale = font_scale if font_scale is not None else max(0.25, min(out.shape[:2]) / 1600)
     thick = max(1, int(round(font_scale * 2)))
+    step = int(math.ceil(r))
     for i, ((x, y), c) in enumerate(zip(pts, colors)):
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
         c = tuple(int(v) for v in c)
-        cv2.circle(out, (_fixed(x), _fixed(y)), r << _SHIFT, c, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(out, (_fixed(x), _fixed(y)), r_fixed, c, -1, cv2.LINE_AA, _SHIFT)
         if numbers:
-            org = (int(round(x)) + r + 1, int(round(y)) - r - 1)
+            org = (int(round(x)) + step + 1, int(round(y)) - step - 1)
             cv2.putText(out, str(i), org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
             cv2.putText(out, str(i), org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, c, thick, cv2.LINE_AA)
     return out
 
 
 def draw_box(image: np.ndarray, box: np.ndarray, color: tuple[int, int, int] = (0, 255, 0),
-             thickness: int | None = None, label: str | None = None) -> np.ndarray:
+             thickness: int | None = None, label: str | None = None,
+             font_scale: float | None = None) -> np.ndarray:
     """Return a copy of `image` with box (x0, y0, x1, y1) in pixels drawn, and an optional text label."""
     out = np.ascontiguousarray(image).copy()
     if out.ndim == 2:
@@ -101,8 +106,8 @@ def draw_box(image: np.ndarray, box: np.ndarray, color: tuple[int, int, int] = (
     color = tuple(int(v) for v in color)
     cv2.rectangle(out, (_fixed(x0), _fixed(y0)), (_fixed(x1), _fixed(y1)), color, t, cv2.LINE_AA, _SHIFT)
     if label:
-        scale = max(0.35, min(out.shape[:2]) / 1000)
-        org = (int(round(x0)), max(int(round(y0)) - 4, 12))
+        scale = font_scale if font_scale is not None else max(0.35, min(out.shape[:2]) / 1000)
+        org = (int(round(x0)), max(int(round(y0)) - 3, int(20 * scale) + 2))
         cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), t + 2, cv2.LINE_AA)
         cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, t, cv2.LINE_AA)
     return out
@@ -128,10 +133,68 @@ def draw_legend(image: np.ndarray, layout: Layout | str) -> np.ndarray:
     return np.concatenate([base, strip], axis=0)
 
 
+@dataclass(frozen=True)
+class FaceStyle:
+    """Sizes for drawing one face, in proportion to the face so small and large faces read alike."""
+
+    radius: float      # point radius (pixels, may be fractional); 0 = outlines only
+    line: int          # outline and box thickness
+    font: float        # label font scale
+
+    @classmethod
+    def for_size(cls, size: float) -> "FaceStyle":
+        """`size`: sqrt(w*h) of the landmark box in pixels. Below 60 px the 106 dots would merge
+        into blobs, so a small face gets 1-px outlines only (eyes, brows, nose, lips and jaw stay
+        readable shapes at 25 px); larger faces get dots of size/100 px (4 px at 400 px) as well."""
+        size = max(float(size), 1.0)
+        return cls(radius=0.0 if size < 60 else min(size / 100.0, 12.0), line=max(1, int(round(size / 160.0))),
+                   font=min(max(0.3, size / 260.0), 1.5))
+
+
+def _closed(name: str, n: int) -> bool:
+    return "eye" in name or "mouth" in name or ("brow" in name and n >= 9)
+
+
+def draw_outline(image: np.ndarray, points: np.ndarray, layout: Layout, thickness: int = 1) -> np.ndarray:
+    """Copy of `image` with each fine region's points joined (eyes, lips and closed brows as loops),
+    in the region's colour: the shape stays readable on faces too small for separate dots."""
+    out = np.ascontiguousarray(image).copy()
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if layout.num_points != len(pts):
+        return out
+    colors = dict(zip(layout.region_of(), region_colors(layout)))
+    for name, idx in layout.regions.items():
+        p = pts[list(idx)]
+        if len(p) < 2 or not np.isfinite(p).all() or "pupil" in name:
+            continue
+        fixed = np.round((p - 0.5) * (1 << _SHIFT)).astype(np.int32)
+        c = tuple(int(v) for v in colors[name])
+        cv2.polylines(out, [fixed], _closed(name, len(p)), c, thickness, cv2.LINE_AA, _SHIFT)
+    return out
+
+
+UNRELIABLE_COLOR = (0, 140, 255)
+"""Box colour (BGR orange) of faces whose `Face.reliable` is False."""
+
+
 def draw_faces(image: np.ndarray, faces: Sequence, numbers: bool = False) -> np.ndarray:
-    """Copy of `image` with the box, score and points of every `predict.Face` drawn."""
+    """Copy of `image` with the box, label, outline and points of every `predict.Face` drawn.
+
+    Sizes follow each face (`FaceStyle.for_size`), not the image: a 25-px face in a crowd and a
+    400-px portrait are both readable. Faces flagged unreliable get an orange box; the label is the
+    detector score, plus the track id in video.
+    """
     canvas = image.copy()
     for f in faces:
-        canvas = draw_box(canvas, f.box, label=f"{f.score:.2f}")
-        canvas = draw_points(canvas, f.points, f.layout, numbers=numbers)
+        pts = np.asarray(f.points, dtype=np.float64)
+        size = float(f.layout.norm_distance(pts, "bbox")) if np.isfinite(pts).all() else 0.0
+        style = FaceStyle.for_size(size)
+        reliable = getattr(f, "reliable", True)
+        label = f"{f.score:.2f}" + (f" #{f.track_id}" if getattr(f, "track_id", -1) >= 0 else "")
+        canvas = draw_box(canvas, f.box, color=(0, 255, 0) if reliable else UNRELIABLE_COLOR,
+                          thickness=style.line, label=label, font_scale=style.font)
+        canvas = draw_outline(canvas, pts, f.layout, style.line)
+        if style.radius > 0 or numbers:
+            canvas = draw_points(canvas, pts, f.layout, numbers=numbers, radius=max(style.radius, 0.5),
+                                 font_scale=style.font * 0.8)
     return canvas

@@ -121,7 +121,7 @@ class ReliabilityRule:
     min_conf: float = 0.5
     max_yaw: float = 45.0
     max_pitch: float = 35.0
-    min_size: float = 32.0
+    min_size: float = 20.0
 
 
 DEFAULT_RULE = ReliabilityRule()

@@ -31,7 +31,12 @@ STARTER_PT = ASSETS / "starter.pt"
 
 @dataclass
 class Face:
-    """One face: detector box and score, landmarks in source-image pixels, per-point confidence."""
+    """One face: detector box and score, landmarks in source-image pixels, per-point confidence.
+
+    `pose` (yaw, pitch, roll in degrees, `pose.head_pose`) and `reliable` (`pose.reliability`:
+    mean point confidence, pose and size within `pose.DEFAULT_RULE`) are computed from the points
+    when read, so they always describe the points the face carries.
+    """
 
     box: np.ndarray       # (4,) x0, y0, x1, y1 of the detector (or given) box
     score: float          # detector score (1.0 for given boxes)
@@ -40,17 +45,68 @@ class Face:
     layout: Layout = field(repr=False)
     track_id: int = -1    # set by video.Tracker
 
-    def region(self, name: str) -> np.ndarray:
-        """Points of a region, e.g. face.region('left_eye') or a group such as 'mouth'."""
-        return self.points[self.layout.region_index(name)]
+    def region(self, name: str, view: str = "image") -> np.ndarray:
+        """Points of a region, e.g. face.region('left_eye') or a group such as 'mouth'.
+
+        Left and right are as seen in the image (`view="image"`, the layouts' convention); with
+        `view="person"` they are the subject's own: face.region('left_eye', view='person') is the
+        eye on the image's right.
+        """
+        return self.points[self.layout.region_index(view_name(name, view))]
+
+    @property
+    def pose(self):
+        """`pose.Pose` (yaw, pitch, roll in degrees), or None for layouts without a 3-D reference."""
+        from .pose import head_pose
+
+        return head_pose(self.points, self.layout)
+
+    @property
+    def size(self) -> float:
+        """Face size in pixels: sqrt(w * h) of the landmark box."""
+        return float(self.layout.norm_distance(self.points, "bbox"))
+
+    def reliability(self) -> tuple[bool, list[str]]:
+        """(reliable, reasons it is not), by `pose.DEFAULT_RULE`."""
+        from .pose import reliability
+
+        return reliability(self.conf, self.pose, self.size)
+
+    @property
+    def reliable(self) -> bool:
+        """Whether an app may trust these points (confidence, pose and size within limits)."""
+        return self.reliability()[0]
 
     def to_dict(self, decimals: int = 2) -> dict:
+        pose = self.pose
+        ok, why = self.reliability()
         d = {"box": np.round(self.box, decimals).tolist(), "score": round(float(self.score), 4),
              "layout": self.layout.name, "points": np.round(self.points, decimals).tolist(),
-             "conf": np.round(self.conf, 3).tolist()}
+             "conf": np.round(self.conf, 3).tolist(),
+             "pose": pose.to_dict() if pose is not None else None, "reliable": ok}
+        if why:
+            d["unreliable_because"] = why
         if self.track_id >= 0:
             d["track_id"] = self.track_id
         return d
+
+
+VIEWS = ("image", "person")
+
+
+def view_name(name: str, view: str = "image") -> str:
+    """A region name in `view` -> the layout's own (image-view) name: 'person' swaps left and right."""
+    if view not in VIEWS:
+        raise UserError(f"view must be 'image' or 'person', got {view!r}")
+    if view == "image":
+        return name
+    swap = {"left": "right", "right": "left"}
+    return "_".join(swap.get(part, part) for part in name.split("_"))
+
+
+def region_map(layout: Layout, view: str = "image") -> dict[str, list[int]]:
+    """Region name (left/right in `view`) -> point indices, e.g. for the JSON of `predict --person-view`."""
+    return {view_name(name, view): [int(i) for i in idx] for name, idx in layout.regions.items()}
 
 
 def as_bgr(image, color: str = "bgr") -> np.ndarray:
@@ -87,7 +143,9 @@ class Landmarker:
         self.size: int = backend.input_size
         self.enlarge: float = backend.enlarge
         # "default" -> the package's default detector; None -> boxes must be given to predict()
-        self.detector = None if detector is None else as_detector(None if detector == "default" else detector)
+        # min_face_size also steers a named detector's search (BlazeFace's pyramid): smaller is slower
+        self.detector = None if detector is None else as_detector(None if detector == "default" else detector,
+                                                                   min_face_size=min_face_size or None)
         self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
 
     # ---- constructors ----

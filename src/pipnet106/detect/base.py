@@ -216,11 +216,27 @@ def get_detector(name: str = DEFAULT_DETECTOR, **kw: Any) -> Callable:
         raise UserError(f"face detector '{name}': {e}") from None
 
 
-def as_detector(spec: str | Callable | None) -> Callable:
-    """A detector from a registry name, an existing callable, or None (the default)."""
+def accepts_option(name: str, option: str) -> bool:
+    """Whether the registered factory `name` takes keyword `option`."""
+    try:
+        params = inspect.signature(_factory(name)).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def as_detector(spec: str | Callable | None, min_face_size: float | None = None) -> Callable:
+    """A detector from a registry name, an existing callable, or None (the default).
+
+    `min_face_size` (pixels) steers a named detector that searches by face size (BlazeFace's
+    pyramid, Haar's smallest window); a callable is used as it is.
+    """
     if spec is None:
-        return get_detector(DEFAULT_DETECTOR)
+        spec = DEFAULT_DETECTOR
     if isinstance(spec, str):
+        if min_face_size and accepts_option(spec, "min_face_size"):
+            return get_detector(spec, min_face_size=max(float(min_face_size), 4.0) if spec != "haar"
+                                else int(round(min_face_size)))
         return get_detector(spec)
     if callable(spec):
         return spec
@@ -229,6 +245,6 @@ def as_detector(spec: str | Callable | None) -> Callable:
 
 __all__ = [
     "Detection", "FaceDetector", "DETECTORS", "DEFAULT_DETECTOR", "register_detector", "get_detector",
-    "as_detector", "run_detector", "to_detections", "nms", "box_iou", "clip_detection", "finish",
+    "as_detector", "accepts_option", "run_detector", "to_detections", "nms", "box_iou", "clip_detection", "finish",
     "check_image",
 ]

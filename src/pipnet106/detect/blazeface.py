@@ -247,7 +247,7 @@ def scale_plan(width: int, height: int, size: int, min_face_size: float, overlap
         return levels
     scales = []
     s = target
-    while s > whole * LEVEL_RATIO ** 0.5:
+    while s > whole * 1.15:  # every level the whole-image run is too coarse for
         scales.append(s)
         s /= LEVEL_RATIO
     for s in reversed(scales):  # coarse to fine, so the cap below only coarsens the finest
