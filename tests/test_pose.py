@@ -59,10 +59,10 @@ def test_reliability_rule_names_each_reason():
     conf = np.full(106, 0.7)
     ok, why = reliability(conf, Pose(10, 5, 30), 100.0)
     assert ok and why == []
-    ok, why = reliability(np.full(106, 0.3), Pose(-60, 40, 0), 20.0)
+    ok, why = reliability(np.full(106, 0.3), Pose(-60, 40, 0), 15.0)
     assert not ok and len(why) == 4
     assert [w.split()[0] for w in why] == ["low", "yaw", "pitch", "small"]
-    assert not reliability(conf, None, 20.0)[0] and reliability(conf, None, 40.0)[0]
+    assert not reliability(conf, None, 15.0)[0] and reliability(conf, None, 40.0)[0]
     lax = ReliabilityRule(min_conf=0.2, max_yaw=90, max_pitch=90, min_size=0)
     assert reliability(np.full(106, 0.3), Pose(-60, 40, 0), 20.0, lax)[0]
     assert DEFAULT_RULE.min_conf == 0.5  # documented in the README
