@@ -98,7 +98,8 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _predict_image(lm: Landmarker, path: Path, rel: Path, given, person_view: bool = False) -> tuple[dict, object, list]:
+def _predict_image(lm: Landmarker, path: Path, rel: Path, given,
+                   person_view: bool = False) -> tuple[dict, object, list]:
     """One image -> (record, BGR image, faces). Raises `SampleError` for an unreadable image."""
     image = read_image(path)
     boxes = None
