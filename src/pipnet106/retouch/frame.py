@@ -1,0 +1,126 @@
+"""The face's own frame: where it is, which way is across and down, how big, how trustworthy.
+
+Every effect is built in this frame (axis `u` along the eye line, `v` toward the
+chin, lengths in units of `scale`), so rotated and tilted faces get the same
+edit as upright ones, and the same value does the same thing at any size.
+`weight` in [0, 1] fades the whole edit out for faces whose points should not be
+trusted (low point confidence, head turned far) instead of bending a cheek
+along a contour the model guessed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+from ..layout import get_layout
+
+# LaPa/JD 106 order (see layout.py / README): the anchors every effect is built from.
+CONTOUR = np.arange(0, 33)
+CHIN = 16
+LEFT_BROW, RIGHT_BROW = np.arange(33, 42), np.arange(42, 51)
+NOSE_AXIS = np.array([51, 52, 53, 54, 60])
+NOSE_LOWER = np.arange(55, 66)
+LEFT_EYE, RIGHT_EYE = np.arange(66, 74), np.arange(75, 83)   # rings, outer corner first
+LEFT_EYE_CENTRE, RIGHT_EYE_CENTRE = 74, 83
+LEFT_OUTER, RIGHT_OUTER = 66, 79
+MOUTH_OUTER, MOUTH_INNER = np.arange(84, 96), np.arange(96, 104)
+MOUTH_LEFT, MOUTH_RIGHT = 84, 90
+NUM_POINTS = 106
+
+# Confidence (mean per-point score) below LO: no edit; above HI: full edit.
+CONF_LO, CONF_HI = 0.30, 0.45
+# Head yaw (degrees, when the face carries a pose) where the fade starts / ends.
+YAW_LO, YAW_HI = 30.0, 50.0
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    origin: np.ndarray   # (2,) midpoint of the eye centres, image pixels
+    u: np.ndarray        # (2,) unit vector image-left eye -> image-right eye
+    v: np.ndarray        # (2,) unit vector toward the chin (u turned +90 degrees)
+    scale: float         # face size in pixels (outer-eye distance, robust to yaw/pitch)
+    weight: float        # 1 = trust the points fully, 0 = do not edit this face
+
+    def local(self, pts: np.ndarray) -> np.ndarray:
+        """Image pixels (..., 2) -> face frame (a along u, b along v), in pixels."""
+        d = np.asarray(pts, dtype=np.float64) - self.origin
+        return np.stack([d[..., 0] * self.u[0] + d[..., 1] * self.u[1], d[..., 0] * self.v[0] + d[..., 1] * self.v[1]], axis=-1)
+
+    def image(self, ab: np.ndarray) -> np.ndarray:
+        """Face frame (..., 2) -> image pixels."""
+        ab = np.asarray(ab, dtype=np.float64)
+        return self.origin + ab[..., :1] * self.u + ab[..., 1:2] * self.v
+
+
+def face_points(face) -> tuple[np.ndarray, np.ndarray]:
+    """(points (106, 2) float64, conf (106,)) from a `Face` or an array in the LaPa/JD 106 layout."""
+    layout = getattr(face, "layout", None)
+    if layout is not None and getattr(layout, "name", "lapa106") != "lapa106":
+        raise UserError(f"retouch needs faces in the lapa106 layout, got {layout.name!r}")
+    pts = np.asarray(getattr(face, "points", face), dtype=np.float64)
+    if pts.shape != (NUM_POINTS, 2):
+        raise UserError(f"retouch needs (106, 2) points in the LaPa/JD order (lapa106); got shape {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise UserError("face points contain NaN or inf")
+    conf = getattr(face, "conf", None)
+    conf = np.ones(NUM_POINTS) if conf is None else np.asarray(conf, dtype=np.float64).reshape(-1)
+    return pts, conf
+
+
+def _yaw_degrees(face) -> float | None:
+    """Head yaw from `face.pose` when the landmarker provides one (object, dict or (yaw, pitch, roll))."""
+    pose = getattr(face, "pose", None)
+    if pose is None:
+        return None
+    if isinstance(pose, dict):
+        yaw = pose.get("yaw")
+    elif hasattr(pose, "yaw"):
+        yaw = pose.yaw
+    else:
+        try:
+            yaw = float(np.asarray(pose, dtype=np.float64).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            return None
+    return None if yaw is None else float(yaw)
+
+
+def _ramp(x: float, lo: float, hi: float) -> float:
+    """0 at lo, 1 at hi, smooth in between (smoothstep)."""
+    t = min(1.0, max(0.0, (x - lo) / (hi - lo)))
+    return t * t * (3 - 2 * t)
+
+
+def reliability(face, conf: np.ndarray) -> float:
+    """How much of the edit a face gets, in [0, 1].
+
+    A face flagged `reliable=False` gets none; a head turned beyond `YAW_HI` gets none and
+    is faded from `YAW_LO`; without a pose, the mean point confidence decides.
+    """
+    if getattr(face, "reliable", True) is False:
+        return 0.0
+    w = _ramp(float(np.mean(conf)), CONF_LO, CONF_HI)
+    yaw = _yaw_degrees(face)
+    if yaw is not None and np.isfinite(yaw):
+        w *= 1.0 - _ramp(abs(yaw), YAW_LO, YAW_HI)
+    return w
+
+
+def face_frame(face) -> FaceFrame:
+    """The frame of one face (a `Face` or a (106, 2) array)."""
+    pts, conf = face_points(face)
+    le, re = pts[LEFT_EYE_CENTRE], pts[RIGHT_EYE_CENTRE]
+    origin = (le + re) / 2
+    d = re - le
+    n = float(np.hypot(*d))
+    if n < 1e-6:
+        raise UserError("face points are degenerate (both eyes at the same place)")
+    u = d / n
+    v = np.array([-u[1], u[0]])
+    outer = float(np.hypot(*(pts[RIGHT_OUTER] - pts[LEFT_OUTER])))
+    mouth = (pts[MOUTH_LEFT] + pts[MOUTH_RIGHT]) / 2
+    # the outer-eye distance shrinks when the head turns, the eye-mouth distance when it nods:
+    # the larger of the two (calibrated to agree on frontal faces) is a steady face size
+    scale = max(outer, 1.35 * float(np.hypot(*(mouth - origin))), 1.0)
+    return FaceFrame(origin, u, v, scale, reliability(face, conf))

@@ -1,0 +1,132 @@
+"""Makeup on top of the masks: lipstick, blush, skin smoothing.
+
+Each effect computes a full-strength result over its region's box and blends it
+into the image by `amount x mask` in BGR, so where the mask is 0 the pixel is
+left exactly as it was. Colours are changed in CIE Lab: lipstick and blush move
+the chroma (a, b) to the target colour and shift the lightness only by its mean
+difference, so the lips keep their texture, creases and highlights. Skin
+smoothing is a guided filter (He et al., "Guided Image Filtering"; the fast
+variant computes its coefficients at reduced resolution), edge-preserving by
+construction: flat skin texture is averaged, real edges (nostrils, jaw line,
+hair) keep their contrast, and the skin mask keeps it off eyes, brows and lips.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .frame import (LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE, FaceFrame)
+from .masks import region_mask, region_mask_small
+
+LIP_LIGHTNESS = 0.5     # fraction of the mean lightness difference to the lipstick that is applied
+BLUSH_STRENGTH = 0.45   # blush opacity at amount 1, at the cheek's centre
+SMOOTH_RES = 96.0       # guided-filter pixels per face scale
+SMOOTH_RADIUS = 4       # box radius at that resolution (about 0.04 face scales)
+SMOOTH_EPS = 0.0025     # guided-filter variance threshold (intensities in [0, 1]): texture below ~0.05 is smoothed
+
+
+def _lab_of(rgb: tuple[int, int, int]) -> np.ndarray:
+    px = np.array([[[rgb[2], rgb[1], rgb[0]]]], np.float32) / 255.0
+    return cv2.cvtColor(px, cv2.COLOR_BGR2Lab)[0, 0]
+
+
+def _blend(out: np.ndarray, box: tuple[int, int, int, int], target: np.ndarray, alpha: np.ndarray) -> None:
+    """out[box] += alpha * (target - out[box]) in BGR, rounded; alpha 0 leaves pixels exactly as they were."""
+    x0, y0, x1, y1 = box
+    src = out[y0:y1, x0:x1].astype(np.float32)
+    res = src + alpha[..., None] * (target - src)
+    out[y0:y1, x0:x1] = np.clip(np.rint(res), 0, 255).astype(np.uint8)
+
+
+def _recolor(bgr_u8: np.ndarray, rgb: tuple[int, int, int], weight: np.ndarray, lightness: float) -> np.ndarray:
+    """Full-strength recolour in Lab: chroma of `rgb`, own lightness shifted by part of the mean difference."""
+    lab = cv2.cvtColor(bgr_u8.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+    t = _lab_of(rgb)
+    wsum = float(weight.sum())
+    mean_l = float((lab[..., 0] * weight).sum() / wsum) if wsum > 1e-6 else float(lab[..., 0].mean())
+    lab[..., 0] += lightness * (t[0] - mean_l)
+    lab[..., 1] = t[1]
+    lab[..., 2] = t[2]
+    np.clip(lab[..., 0], 0, 100, out=lab[..., 0])
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2BGR) * 255.0, 0, 255)
+
+
+def lipstick(out: np.ndarray, face, frame: FaceFrame, rgb: tuple[int, int, int], amount: float) -> None:
+    """Recolour the lips (outer minus inner mouth) in place."""
+    box, m = region_mask(face, "lips", out.shape, frame=frame)
+    if not m.size or amount <= 0:
+        return
+    x0, y0, x1, y1 = box
+    target = _recolor(out[y0:y1, x0:x1], rgb, m, LIP_LIGHTNESS)
+    _blend(out, box, target, m * float(amount))
+
+
+def cheek_centres(points: np.ndarray, frame: FaceFrame) -> list[np.ndarray]:
+    """Between each eye and its mouth corner, moved outward: where blush goes."""
+    out = []
+    for ring, corner, side in ((LEFT_EYE, MOUTH_LEFT, -1.0), (RIGHT_EYE, MOUTH_RIGHT, 1.0)):
+        c = 0.45 * points[ring].mean(0) + 0.55 * points[corner] + side * 0.18 * frame.scale * frame.u
+        out.append(c)
+    return out
+
+
+def _guided_coefficients(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Self-guided filter q = a * I + b per channel (a, b box-averaged), at the small resolution."""
+    k = (2 * SMOOTH_RADIUS + 1, 2 * SMOOTH_RADIUS + 1)
+    mean = cv2.boxFilter(small, -1, k, borderType=cv2.BORDER_REFLECT)
+    var = cv2.boxFilter(small * small, -1, k, borderType=cv2.BORDER_REFLECT) - mean * mean
+    a = var / (var + SMOOTH_EPS)
+    b = mean - a * mean
+    return cv2.boxFilter(a, -1, k, borderType=cv2.BORDER_REFLECT), cv2.boxFilter(b, -1, k, borderType=cv2.BORDER_REFLECT)
+
+
+def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: float = 0.0,
+                 blush: float = 0.0, blush_rgb: tuple[int, int, int] = (235, 120, 130)) -> None:
+    """Skin smoothing and blush in place, fused into one full-resolution pass `I * A + B`.
+
+    Both are computed at ~SMOOTH_RES px per face scale: the guided filter's coefficients
+    (smoothed = a * I + b, blended by amount x skin mask: A = 1 + alpha (a - 1), B = alpha b) and
+    the blush, a per-channel gain toward the blush colour inside soft ellipses on the cheeks
+    (multiplicative, so the skin's texture shows through). Only A and B are resized to full
+    resolution; where the mask is 0, A = 1 and B = 0 and the pixel comes back unchanged.
+    """
+    if smooth <= 0 and blush <= 0:
+        return
+    box, m = region_mask_small(points, "skin", out.shape, SMOOTH_RES, frame=frame)
+    if not m.size:
+        return
+    x0, y0, x1, y1 = box
+    img = out[y0:y1, x0:x1]
+    hl, wl = m.shape
+    small = cv2.resize(img, (wl, hl), interpolation=cv2.INTER_AREA).astype(np.float32) * (1.0 / 255.0)
+    A = np.ones((hl, wl, 3), np.float32)
+    B = np.zeros((hl, wl, 3), np.float32)
+    if smooth > 0:
+        a, b = _guided_coefficients(small)
+        alpha = (m * float(smooth))[..., None]
+        A += alpha * (a - 1.0)
+        B += alpha * b * 255.0
+    if blush > 0:
+        sx, sy = (x1 - x0) / wl, (y1 - y0) / hl
+        X, Y = np.meshgrid(x0 + (np.arange(wl, dtype=np.float32) + 0.5) * sx, y0 + (np.arange(hl, dtype=np.float32) + 0.5) * sy)
+        alpha = np.zeros((hl, wl), np.float32)
+        ra, rb = 0.26 * frame.scale, 0.17 * frame.scale
+        for c in cheek_centres(points, frame):
+            dx, dy = X - c[0], Y - c[1]
+            ua = (dx * frame.u[0] + dy * frame.u[1]) / ra
+            vb = (dx * frame.v[0] + dy * frame.v[1]) / rb
+            s2 = ua * ua + vb * vb
+            alpha = np.maximum(alpha, np.where(s2 < 1, (1 - np.minimum(s2, 1)) ** 2, 0).astype(np.float32))
+        alpha *= m * (BLUSH_STRENGTH * float(blush))
+        bgr = np.array(blush_rgb[::-1], np.float32)
+        gain = bgr / bgr.mean()          # the colour's hue at unit brightness: a tint, not a paint
+        G = 1.0 + alpha[..., None] * (gain - 1.0)
+        A *= G
+        B *= G
+    h, w = img.shape[:2]
+    if (wl, hl) != (w, h):
+        A = cv2.resize(A, (w, h), interpolation=cv2.INTER_LINEAR)
+        B = cv2.resize(B, (w, h), interpolation=cv2.INTER_LINEAR)
+    res = cv2.multiply(img, A, dtype=cv2.CV_32F)
+    cv2.add(res, B, dst=res)
+    out[y0:y1, x0:x1] = cv2.convertScaleAbs(res)   # rounds and saturates to uint8

@@ -1,0 +1,160 @@
+"""What a retouch does: one dataclass of adjustments, their signs, presets, colours.
+
+Every shape adjustment is a float in [-1, 1]; 0 leaves the face alone and the
+sign follows one rule, "positive = more of what the name says" (bigger eyes,
+wider jaw, longer chin), except `face_slim` where positive = slimmer. Sizes are
+fractions of the face's own scale, so a value does the same thing on a 300 px
+and a 3000 px face. The `PARAMS` table is the single source the CLI, the docs
+and the tests read.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import UserError
+
+# name -> (kind, what a positive value does). kind: "shape" in [-1, 1]; "amount" in [0, 1].
+PARAMS: dict[str, tuple[str, str]] = {
+    "face_slim": ("shape", "cheeks and jaw move toward the face's axis (slimmer); negative = rounder"),
+    "jaw_width": ("shape", "jaw corners move outward (wider jaw); negative = narrower, V-shaped"),
+    "chin_length": ("shape", "chin moves down, away from the mouth (longer chin); negative = shorter"),
+    "eye_size": ("shape", "eyes scaled up about their centres (bigger); negative = smaller"),
+    "eye_distance": ("shape", "eyes move apart along the eye line; negative = closer together"),
+    "nose_width": ("shape", "nose wings move outward (wider nose); negative = narrower"),
+    "nose_length": ("shape", "nose tip moves down, away from the eyes (longer nose); negative = shorter"),
+    "lip_fullness": ("shape", "lips stretched across the mouth line (fuller lips); negative = thinner"),
+    "mouth_width": ("shape", "mouth corners move outward (wider mouth); negative = narrower"),
+    "brow_lift": ("shape", "brows move up, away from the eyes; negative = down"),
+    "smooth_skin": ("amount", "edge-preserving smoothing of the skin (eyes, brows, lips and hair excluded)"),
+    "lipstick_amount": ("amount", "how far the lips' hue and chroma move to `lipstick` (lightness texture kept)"),
+    "blush": ("amount", "soft colour on the cheeks (`blush_color`)"),
+}
+SHAPE_PARAMS = tuple(k for k, (kind, _) in PARAMS.items() if kind == "shape")
+AMOUNT_PARAMS = tuple(k for k, (kind, _) in PARAMS.items() if kind == "amount")
+
+NAMED_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
+    "red": (190, 30, 45), "rose": (200, 80, 110), "pink": (230, 110, 150), "coral": (240, 110, 90),
+    "berry": (130, 30, 70), "plum": (110, 40, 80), "nude": (190, 120, 110), "wine": (110, 20, 40),
+}
+DEFAULT_BLUSH = (235, 120, 130)
+
+
+def parse_color(text: str | tuple | list) -> tuple[int, int, int]:
+    """'red', '#c8102e', 'c8102e' or (r, g, b) -> RGB tuple of ints."""
+    if isinstance(text, (tuple, list)):
+        if len(text) != 3 or not all(0 <= float(c) <= 255 for c in text):
+            raise UserError(f"colour must be three values in 0..255 (R, G, B), got {text!r}")
+        return tuple(int(round(float(c))) for c in text)  # type: ignore[return-value]
+    s = str(text).strip().lower()
+    if s in NAMED_COLORS:
+        return NAMED_COLORS[s]
+    h = s[1:] if s.startswith("#") else s
+    if len(h) == 6 and all(c in "0123456789abcdef" for c in h):
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    raise UserError(f"unknown colour {text!r}: use #rrggbb or one of {', '.join(NAMED_COLORS)}")
+
+
+@dataclass(frozen=True)
+class Adjustments:
+    """One retouch: shape values in [-1, 1] (sign: see `PARAMS`), makeup amounts in [0, 1]."""
+
+    face_slim: float = 0.0
+    jaw_width: float = 0.0
+    chin_length: float = 0.0
+    eye_size: float = 0.0
+    eye_distance: float = 0.0
+    nose_width: float = 0.0
+    nose_length: float = 0.0
+    lip_fullness: float = 0.0
+    mouth_width: float = 0.0
+    brow_lift: float = 0.0
+    smooth_skin: float = 0.0
+    lipstick_amount: float = 0.0
+    blush: float = 0.0
+    lipstick: tuple[int, int, int] | None = None   # RGB; None = no lipstick
+    blush_color: tuple[int, int, int] = DEFAULT_BLUSH
+
+    def __post_init__(self) -> None:
+        for name in SHAPE_PARAMS + AMOUNT_PARAMS:
+            v = getattr(self, name)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise UserError(f"{name} must be a number, got {v!r}") from None
+            lo = -1.0 if name in SHAPE_PARAMS else 0.0
+            if not (lo <= v <= 1.0):  # also rejects NaN
+                raise UserError(f"{name} must be in [{lo:g}, 1], got {v:g}")
+            object.__setattr__(self, name, v)
+        if self.lipstick is not None:
+            object.__setattr__(self, "lipstick", parse_color(self.lipstick))
+            if self.lipstick_amount == 0.0:
+                object.__setattr__(self, "lipstick_amount", 0.5)
+        object.__setattr__(self, "blush_color", parse_color(self.blush_color))
+
+    @property
+    def shape(self) -> dict[str, float]:
+        """Non-zero shape values."""
+        return {k: getattr(self, k) for k in SHAPE_PARAMS if getattr(self, k) != 0.0}
+
+    @property
+    def has_shape(self) -> bool:
+        return bool(self.shape)
+
+    @property
+    def has_makeup(self) -> bool:
+        return self.smooth_skin > 0 or self.blush > 0 or (self.lipstick is not None and self.lipstick_amount > 0)
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.has_shape and not self.has_makeup
+
+    def scaled(self, strength: float) -> "Adjustments":
+        """Every value times `strength` (clipped to its range): one knob for a whole preset."""
+        s = float(strength)
+        if not (0.0 <= s <= 2.0):
+            raise UserError(f"strength must be in [0, 2], got {strength!r}")
+        kw = {}
+        for name in SHAPE_PARAMS + AMOUNT_PARAMS:
+            lo = -1.0 if name in SHAPE_PARAMS else 0.0
+            kw[name] = min(1.0, max(lo, getattr(self, name) * s))
+        out = replace(self, **kw)
+        if out.lipstick is not None and out.lipstick_amount == 0.0:
+            out = replace(out, lipstick=None)
+        return out
+
+    def updated(self, **values) -> "Adjustments":
+        """A copy with some values replaced (unknown names are a UserError)."""
+        known = {f.name for f in fields(self)}
+        bad = sorted(set(values) - known)
+        if bad:
+            raise UserError(f"unknown adjustment(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return replace(self, **values)
+
+    def to_dict(self) -> dict:
+        """Only what is not default, JSON-ready."""
+        d = {k: v for k, v in asdict(self).items() if v not in (0.0, None)}
+        if d.get("blush_color") == DEFAULT_BLUSH and not self.blush:
+            d.pop("blush_color")
+        for k in ("lipstick", "blush_color"):
+            if k in d:
+                d[k] = "#%02x%02x%02x" % tuple(d[k])
+        return d
+
+
+PRESETS: dict[str, Adjustments] = {
+    "natural": Adjustments(face_slim=0.3, eye_size=0.25, nose_width=-0.2, chin_length=0.1, lip_fullness=0.15),
+    "strong": Adjustments(face_slim=0.7, jaw_width=-0.3, eye_size=0.6, nose_width=-0.5, chin_length=0.25,
+                          lip_fullness=0.3, brow_lift=0.2, smooth_skin=0.5),
+    "slim": Adjustments(face_slim=0.6, jaw_width=-0.4, chin_length=0.2),
+    "big_eyes": Adjustments(eye_size=0.6, eye_distance=0.1, brow_lift=0.15),
+    "makeup": Adjustments(smooth_skin=0.4, lipstick=NAMED_COLORS["rose"], lipstick_amount=0.5, blush=0.3),
+    "glam": Adjustments(face_slim=0.4, eye_size=0.35, nose_width=-0.3, chin_length=0.1, lip_fullness=0.2,
+                        smooth_skin=0.5, lipstick=NAMED_COLORS["red"], lipstick_amount=0.6, blush=0.3),
+}
+
+
+def get_preset(name: str) -> Adjustments:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None

@@ -1,0 +1,337 @@
+"""Shape adjustments as ONE smooth displacement field per face, applied by one remap.
+
+Each adjustment becomes a few primitives in the face's frame (`frame.FaceFrame`):
+ - *move*: a local translation warp (Gustafsson, "Interactive Image Warping"):
+   content inside an ellipse moves by a vector, with the falloff (1 - s^2)^2 that
+   is 1 at the centre and 0, with zero slope, at the edge;
+ - *scale*: content inside an ellipse is scaled about its centre (per axis), with
+   the same falloff (big eyes, wider mouth, fuller lips).
+All primitives of a face add up into one backward field d (output pixel x shows
+source pixel x + d(x)) sampled on a coarse grid (about 24 samples per face
+scale), then upsampled bilinearly to the face's region of influence and applied
+with a single `cv2.remap` (reflective border). Pixels outside that region are
+never written, so they stay byte-identical.
+
+No fold-over: the bilinear upsample has, inside each coarse cell, a Jacobian
+determinant that is affine in the cell coordinates, so its minimum is at one of
+the cell's corners; `_safe_factor` checks those exactly and, if any |value|
+combination would push det(I + grad d) below `MIN_DET`, shrinks the face's field
+until it holds. Faces are warped one after the other, each from the previous
+result: a composition of one-to-one maps is one-to-one, so overlapping faces
+do not tear.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .frame import (CHIN, CONTOUR, LEFT_BROW, LEFT_EYE, LEFT_OUTER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
+                    NOSE_AXIS, NOSE_LOWER, RIGHT_BROW, RIGHT_EYE, RIGHT_OUTER, FaceFrame, face_frame, face_points)
+from .params import Adjustments
+
+IDLE_SHIFT = 1.0 / 64   # px: a smaller shift rounds to no shift in remap's fixed point
+MIN_DET = 0.2            # smallest allowed area ratio of the backward map (1 = no change)
+SAMPLES_PER_SCALE = 24   # coarse grid density: samples per face scale (outer-eye distance)
+
+# Sizes at value 1, in units of the face scale (moves) or as relative scale (scales).
+SLIM_PULL = 0.13      # contour below the eyes moves this fraction of its distance to the axis
+JAW_PUSH = 0.13
+CHIN_MOVE = 0.08
+EYE_SCALE = 0.30
+EYE_MOVE = 0.05
+NOSE_SCALE = 0.22
+NOSE_MOVE = 0.05
+LIP_SCALE = 0.25
+MOUTH_SCALE = 0.15
+BROW_MOVE = 0.05
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One local deformation in the face frame (pixels): centre (a, b), radii (ra, rb).
+
+    kind 'move': `vec` is how far the content moves (a, b). kind 'scale': `vec` is the
+    relative size change along a and b (0.2 = 20% bigger at the centre).
+    """
+
+    kind: str
+    centre: tuple[float, float]
+    radii: tuple[float, float]
+    vec: tuple[float, float]
+
+
+def _smooth_ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _falloff(s2: np.ndarray) -> np.ndarray:
+    return np.where(s2 < 1.0, (1.0 - np.minimum(s2, 1.0)) ** 2, 0.0)
+
+
+def _contour_moves(L: np.ndarray, idx: np.ndarray, moves: np.ndarray, radius: float) -> list[Primitive]:
+    """Many overlapping moves along the contour, normalized so the contour itself moves by `moves`."""
+    c = L[idx]
+    d2 = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1) / radius ** 2
+    overlap = float(np.median(_falloff(d2).sum(1)))
+    return [Primitive("move", (float(p[0]), float(p[1])), (radius, radius), (float(m[0] / overlap), float(m[1] / overlap)))
+            for p, m in zip(c, moves) if abs(m[0]) + abs(m[1]) > 1e-9]
+
+
+def shape_primitives(points: np.ndarray, frame: FaceFrame, adj: Adjustments) -> list[Primitive]:
+    """The primitives of every non-zero shape value of one face (values already faded by `frame.weight`)."""
+    L = frame.local(points)
+    s = frame.scale
+    w = frame.weight
+    prims: list[Primitive] = []
+    a_axis = float(L[NOSE_AXIS, 0].mean())
+
+    v = adj.face_slim * w
+    if v:
+        idx = CONTOUR[2:31]
+        below = _smooth_ramp(L[idx, 1], 0.05 * s, 0.45 * s)        # nothing at eye level, full below the nose
+        m = np.zeros((len(idx), 2))
+        m[:, 0] = -v * SLIM_PULL * (L[idx, 0] - a_axis) * below
+        prims += _contour_moves(L, idx, m, 0.4 * s)
+    v = adj.jaw_width * w
+    if v:
+        idx = CONTOUR[4:29]
+        low = _smooth_ramp(L[idx, 1], 0.4 * s, 0.8 * s)
+        m = np.zeros((len(idx), 2))
+        m[:, 0] = v * JAW_PUSH * (L[idx, 0] - a_axis) * low
+        prims += _contour_moves(L, idx, m, 0.35 * s)
+    v = adj.chin_length * w
+    if v:
+        c = L[CHIN]
+        prims.append(Primitive("move", (float(c[0]), float(c[1])), (0.45 * s, 0.4 * s), (0.0, v * CHIN_MOVE * s)))
+
+    eyes = [(LEFT_EYE, LEFT_OUTER, -1.0), (RIGHT_EYE, RIGHT_OUTER, 1.0)]
+    for value, kind in ((adj.eye_size * w, "size"), (adj.eye_distance * w, "distance")):
+        if not value:
+            continue
+        for ring, outer, side in eyes:
+            c = L[ring].mean(0)
+            ew = float(np.hypot(*(L[outer] - L[ring[4]])))   # outer to inner corner
+            ew = max(ew, 0.15 * s)
+            if kind == "size":
+                k = value * EYE_SCALE
+                prims.append(Primitive("scale", (float(c[0]), float(c[1])), (1.15 * ew, 1.15 * ew), (k, k)))
+            else:
+                prims.append(Primitive("move", (float(c[0]), float(c[1])), (1.4 * ew, 1.0 * ew),
+                                       (side * value * EYE_MOVE * s, 0.0)))
+
+    nose = L[NOSE_LOWER]
+    nw = max(float(np.ptp(nose[:, 0])), 0.15 * s)
+    v = adj.nose_width * w
+    if v:
+        c = nose.mean(0)
+        prims.append(Primitive("scale", (float(c[0]), float(c[1])), (1.2 * nw, 0.25 * s), (v * NOSE_SCALE, 0.0)))
+    v = adj.nose_length * w
+    if v:
+        c = L[54]
+        prims.append(Primitive("move", (float(c[0]), float(c[1])), (1.0 * nw, 0.3 * s), (0.0, v * NOSE_MOVE * s)))
+
+    mouth = L[MOUTH_OUTER]
+    c = mouth.mean(0)
+    mw = max(float(np.hypot(*(L[MOUTH_RIGHT] - L[MOUTH_LEFT]))), 0.2 * s)
+    mh = float(np.ptp(mouth[:, 1]))
+    v = adj.lip_fullness * w
+    if v:
+        prims.append(Primitive("scale", (float(c[0]), float(c[1])), (0.75 * mw, max(1.5 * mh, 0.25 * s)),
+                               (0.0, v * LIP_SCALE)))
+    v = adj.mouth_width * w
+    if v:
+        prims.append(Primitive("scale", (float(c[0]), float(c[1])), (0.9 * mw, max(1.2 * mh, 0.22 * s)),
+                               (v * MOUTH_SCALE, 0.0)))
+    v = adj.brow_lift * w
+    if v:
+        for brow in (LEFT_BROW, RIGHT_BROW):
+            c = L[brow].mean(0)
+            bl = max(float(np.ptp(L[brow, 0])), 0.2 * s)
+            prims.append(Primitive("move", (float(c[0]), float(c[1])), (0.75 * bl, 0.25 * s),
+                                   (0.0, -v * BROW_MOVE * s)))
+    return prims
+
+
+def _evaluate(prims: list[Primitive], A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward displacement (dA, dB) in the face frame at local coordinates A, B."""
+    dA = np.zeros_like(A)
+    dB = np.zeros_like(B)
+    for p in prims:
+        ca, cb = p.centre
+        ra, rb = p.radii
+        xa, xb = A - ca, B - cb
+        f = _falloff((xa / ra) ** 2 + (xb / rb) ** 2)
+        if p.kind == "move":
+            dA -= p.vec[0] * f
+            dB -= p.vec[1] * f
+        else:  # a content scale of (1 + k) samples the source at (x - c) / (1 + k)
+            ka, kb = p.vec
+            dA -= xa * (ka / (1.0 + ka)) * f
+            dB -= xb * (kb / (1.0 + kb)) * f
+    return dA, dB
+
+
+@dataclass
+class FaceField:
+    """A face's backward displacement on a coarse grid and where it applies.
+
+    Coarse sample (i, j) sits at full-resolution pixel centre x0 + j*step + (step-1)/2 (same for y),
+    exactly where `cv2.resize` by a factor `step` puts it, so the upsampled map needs no shift. The
+    grid box is one cell wider than `roi` on every side (outside the clamped half cells of the resize).
+    """
+
+    x0: int              # top-left of the grid box, image pixels
+    y0: int
+    step: int
+    d: np.ndarray        # (rows, cols, 2) float32 backward displacement in image pixels (dx, dy)
+    roi: tuple[int, int, int, int]   # x0, y0, x1, y1: where the field moves a pixel, clipped to the image
+    scale: float         # face scale in pixels (for reporting sizes)
+    factor: float = 1.0  # < 1 when the fold-over guard had to shrink the field
+
+    def _sample_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        rows, cols = self.d.shape[:2]
+        half = (self.step - 1) / 2.0
+        return self.x0 + np.arange(cols) * self.step + half, self.y0 + np.arange(rows) * self.step + half
+
+    def source_map(self, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """(H, W, 2) float32 map over `roi`: output pixel shows source pixel map[y, x] (pixel-centre coords).
+
+        The absolute coordinates are upsampled directly (bilinear resizing is exact on the linear
+        identity part), which saves a full-resolution add per axis.
+        """
+        xs, ys = self._sample_xy()
+        coarse = self.d.copy()
+        coarse[..., 0] += (xs - offset[0]).astype(np.float32)[None, :]
+        coarse[..., 1] += (ys - offset[1]).astype(np.float32)[:, None]
+        rows, cols = coarse.shape[:2]
+        full = cv2.resize(coarse, (cols * self.step, rows * self.step), interpolation=cv2.INTER_LINEAR)
+        x0, y0, x1, y1 = self.roi
+        return full[y0 - self.y0:y1 - self.y0, x0 - self.x0:x1 - self.x0]
+
+    def upsampled(self) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution displacement (dx, dy) over `roi`."""
+        m = self.source_map()
+        x0, y0, x1, y1 = self.roi
+        return m[..., 0] - np.arange(x0, x1, dtype=np.float32)[None, :], m[..., 1] - np.arange(y0, y1, dtype=np.float32)[:, None]
+
+    def at(self, pts: np.ndarray) -> np.ndarray:
+        """Displacement (N, 2) at image points (bilinear on the coarse grid, 0 outside)."""
+        xs, ys = self._sample_xy()
+        p = np.asarray(pts, dtype=np.float64) - 0.5    # continuous coords -> pixel-centre coords
+        fx = np.clip((p[:, 0] - xs[0]) / self.step, 0, len(xs) - 1.000001)
+        fy = np.clip((p[:, 1] - ys[0]) / self.step, 0, len(ys) - 1.000001)
+        j, i = np.floor(fx).astype(int), np.floor(fy).astype(int)
+        tx, ty = (fx - j)[:, None], (fy - i)[:, None]
+        d = self.d.astype(np.float64)
+        return ((1 - ty) * ((1 - tx) * d[i, j] + tx * d[i, j + 1]) + ty * ((1 - tx) * d[i + 1, j] + tx * d[i + 1, j + 1]))
+
+    def max_displacement(self) -> float:
+        return float(np.sqrt((self.d ** 2).sum(-1)).max()) if self.d.size else 0.0
+
+
+def cell_jacobian_min(d: np.ndarray, step: float) -> float:
+    """Exact minimum of det(I + grad d) of the bilinear upsample of a coarse field (rows, cols, 2)."""
+    if d.shape[0] < 2 or d.shape[1] < 2:
+        return 1.0
+    gx = (d[:, 1:] - d[:, :-1]) / step    # d/dx along each row, (rows, cols-1, 2)
+    gy = (d[1:, :] - d[:-1, :]) / step    # d/dy along each column, (rows-1, cols, 2)
+    rows, cols = d.shape[:2]
+    worst = np.inf
+    for r in (0, 1):          # a cell's top or bottom row
+        for c in (0, 1):      # its left or right column
+            ax = gx[r:r + rows - 1]       # (rows-1, cols-1, 2)
+            ay = gy[:, c:c + cols - 1]
+            det = (1 + ax[..., 0]) * (1 + ay[..., 1]) - ay[..., 0] * ax[..., 1]
+            worst = min(worst, float(det.min()))
+    return worst
+
+
+def _safe_factor(d: np.ndarray, step: float) -> float:
+    """Largest t in (0, 1] with det(I + t grad d) >= MIN_DET on every cell corner."""
+    if cell_jacobian_min(d, step) >= MIN_DET:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if cell_jacobian_min(d * mid, step) >= MIN_DET:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _support_box(prims: list[Primitive], frame: FaceFrame) -> np.ndarray:
+    """Image-space bounding box (x0, y0, x1, y1) of the primitives' ellipses."""
+    boxes = []
+    u, v = frame.u, frame.v
+    for p in prims:
+        c = frame.image(np.array(p.centre))
+        ra, rb = p.radii
+        hx = np.hypot(ra * u[0], rb * v[0])
+        hy = np.hypot(ra * u[1], rb * v[1])
+        boxes.append([c[0] - hx, c[1] - hy, c[0] + hx, c[1] + hy])
+    b = np.array(boxes)
+    return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+
+
+def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame | None = None) -> FaceField | None:
+    """The fused coarse displacement field of one face, or None when nothing moves."""
+    pts, _ = face_points(face)
+    frame = frame or face_frame(face)
+    if frame.weight <= 0:
+        return None
+    prims = shape_primitives(pts, frame, adj)
+    if not prims:
+        return None
+    h, w = shape[:2]
+    step = max(2, int(round(frame.scale / SAMPLES_PER_SCALE)))
+    bx0, by0, bx1, by1 = _support_box(prims, frame)
+    # two empty cells of margin: the field is 0 at the region's edge, and the grid reaches one
+    # cell beyond the region so the upsample is never clamped inside it
+    gx0 = int(np.floor(bx0)) - 2 * step
+    gy0 = int(np.floor(by0)) - 2 * step
+    cols = int(np.ceil((bx1 - gx0) / step)) + 3
+    rows = int(np.ceil((by1 - gy0) / step)) + 3
+    xs = gx0 + np.arange(cols) * step + (step - 1) / 2.0 + 0.5     # continuous coordinates of the samples
+    ys = gy0 + np.arange(rows) * step + (step - 1) / 2.0 + 0.5
+    X, Y = np.meshgrid(xs - frame.origin[0], ys - frame.origin[1])
+    A = X * frame.u[0] + Y * frame.u[1]
+    B = X * frame.v[0] + Y * frame.v[1]
+    dA, dB = _evaluate(prims, A, B)
+    d = np.stack([dA * frame.u[0] + dB * frame.v[0], dA * frame.u[1] + dB * frame.v[1]], axis=-1)
+    factor = _safe_factor(d, step)
+    d = (d * factor).astype(np.float32)
+    # region of influence: cells next to a sample that moves by more than the remap's 1/32 px
+    moving = np.sqrt((d ** 2).sum(-1)) > IDLE_SHIFT
+    if not moving.any():
+        return None
+    ri, ci = np.nonzero(moving)
+    i0, i1 = max(ri.min() - 1, 1), min(ri.max() + 1, rows - 2)
+    j0, j1 = max(ci.min() - 1, 1), min(ci.max() + 1, cols - 2)
+    roi = (max(gx0 + j0 * step, 0), max(gy0 + i0 * step, 0),
+           min(gx0 + (j1 + 1) * step, w), min(gy0 + (i1 + 1) * step, h))
+    if roi[0] >= roi[2] or roi[1] >= roi[3]:
+        return None
+    return FaceField(gx0, gy0, step, d, roi, frame.scale, factor)
+
+
+def apply_field(image: np.ndarray, field: FaceField, out: np.ndarray | None = None) -> np.ndarray:
+    """Warp `field.roi` of `image` with one remap (reflective border), written into `out` (a copy by default).
+
+    `out` may be `image` itself (faces warped one after another): the region is then read from a
+    copy of itself, a few pixels wider than the region.
+    """
+    x0, y0, x1, y1 = field.roi
+    out = image.copy() if out is None else out
+    src, offset = image, (0.0, 0.0)
+    if np.may_share_memory(out, image):
+        h, w = image.shape[:2]
+        sx0, sy0, sx1, sy1 = max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, w), min(y1 + 2, h)
+        src, offset = image[sy0:sy1, sx0:sx1].copy(), (sx0, sy0)
+    m = field.source_map(offset)
+    m1, m2 = cv2.convertMaps(m, None, cv2.CV_16SC2)
+    cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1], borderMode=cv2.BORDER_REFLECT_101)
+    return out
