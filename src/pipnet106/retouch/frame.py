@@ -25,6 +25,7 @@ NOSE_LOWER = np.arange(55, 66)
 LEFT_EYE, RIGHT_EYE = np.arange(66, 74), np.arange(75, 83)   # rings, outer corner first
 LEFT_EYE_CENTRE, RIGHT_EYE_CENTRE = 74, 83
 LEFT_OUTER, RIGHT_OUTER = 66, 79
+LEFT_INNER, RIGHT_INNER = 70, 75
 MOUTH_OUTER, MOUTH_INNER = np.arange(84, 96), np.arange(96, 104)
 MOUTH_LEFT, MOUTH_RIGHT = 84, 90
 NUM_POINTS = 106

@@ -21,13 +21,18 @@ REGIONS = ("lips", "mouth", "eyes", "brows", "face", "skin")
 # Gaussian sigma of the feather, in units of the face scale.
 FEATHER = {"lips": 0.012, "mouth": 0.012, "eyes": 0.015, "brows": 0.02, "face": 0.04, "skin": 0.04}
 FOREHEAD = 0.4     # how far above the brows the face/skin masks reach (face scales)
-EYE_GROW = 1.45    # eyes are excluded from the skin with their lashes: ring scaled about its centre
-BROW_GROW = 1.25
+# holes cut out of the skin mask, grown outward by these fractions of the face scale (lashes, lip line)
+EYE_GROW = 0.07
+BROW_GROW = 0.04
+MOUTH_GROW = 0.04
 
 
-def _grow(poly: np.ndarray, k: float) -> np.ndarray:
+def _grow(poly: np.ndarray, by: float) -> np.ndarray:
+    """Polygon moved outward from its centre by `by` pixels (every vertex)."""
     c = poly.mean(0)
-    return c + (poly - c) * k
+    d = poly - c
+    n = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-6)[:, None]
+    return poly + d / n * by
 
 
 def face_outline(points: np.ndarray, frame: FaceFrame) -> np.ndarray:
@@ -89,9 +94,9 @@ def region_mask_small(face, region: str, shape: tuple[int, ...], res: float = MA
     base = "face" if region == "skin" else region
     on, off = _polygons(pts, frame, base)
     if region == "skin":
-        off = [_grow(e, EYE_GROW) for e in _polygons(pts, frame, "eyes")[0]]
-        off += [_grow(b, BROW_GROW) for b in _polygons(pts, frame, "brows")[0]]
-        off += [_grow(pts[MOUTH_OUTER], 1.12)]
+        off = [_grow(e, EYE_GROW * s) for e in _polygons(pts, frame, "eyes")[0]]
+        off += [_grow(b, BROW_GROW * s) for b in _polygons(pts, frame, "brows")[0]]
+        off += [_grow(pts[MOUTH_OUTER], MOUTH_GROW * s)]
     x0, y0, x1, y1 = _box(on, 3 * feather * s + 2, shape)
     if x0 >= x1 or y0 >= y1:
         return (x0, y0, x0, y0), np.zeros((0, 0), np.float32)

@@ -37,6 +37,7 @@ NAMED_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
     "berry": (130, 30, 70), "plum": (110, 40, 80), "nude": (190, 120, 110), "wine": (110, 20, 40),
 }
 DEFAULT_BLUSH = (235, 120, 130)
+DEFAULT_LIPSTICK_AMOUNT = 0.5
 
 
 def parse_color(text: str | tuple | list) -> tuple[int, int, int]:
@@ -71,7 +72,7 @@ class Adjustments:
     smooth_skin: float = 0.0
     lipstick_amount: float = 0.0
     blush: float = 0.0
-    lipstick: tuple[int, int, int] | None = None   # RGB; None = no lipstick
+    lipstick: tuple[int, int, int] | None = None   # RGB; None = no lipstick (needs lipstick_amount > 0)
     blush_color: tuple[int, int, int] = DEFAULT_BLUSH
 
     def __post_init__(self) -> None:
@@ -87,8 +88,6 @@ class Adjustments:
             object.__setattr__(self, name, v)
         if self.lipstick is not None:
             object.__setattr__(self, "lipstick", parse_color(self.lipstick))
-            if self.lipstick_amount == 0.0:
-                object.__setattr__(self, "lipstick_amount", 0.5)
         object.__setattr__(self, "blush_color", parse_color(self.blush_color))
 
     @property
@@ -128,6 +127,8 @@ class Adjustments:
         bad = sorted(set(values) - known)
         if bad:
             raise UserError(f"unknown adjustment(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        if values.get("lipstick") is not None and "lipstick_amount" not in values and not self.lipstick_amount:
+            values["lipstick_amount"] = DEFAULT_LIPSTICK_AMOUNT   # a colour alone means "some lipstick"
         return replace(self, **values)
 
     def to_dict(self) -> dict:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .frame import (CHIN, CONTOUR, LEFT_BROW, LEFT_EYE, LEFT_OUTER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
+from .frame import (CHIN, CONTOUR, LEFT_BROW, LEFT_EYE, LEFT_INNER, LEFT_OUTER, RIGHT_INNER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
                     NOSE_AXIS, NOSE_LOWER, RIGHT_BROW, RIGHT_EYE, RIGHT_OUTER, FaceFrame, face_frame, face_points)
 from .params import Adjustments
 
@@ -40,9 +40,10 @@ SLIM_PULL = 0.13      # contour below the eyes moves this fraction of its distan
 JAW_PUSH = 0.13
 CHIN_MOVE = 0.08
 EYE_SCALE = 0.30
+EYE_RADIUS = 1.15    # eye_size radius in eye widths (outer to inner corner)
 EYE_MOVE = 0.05
 NOSE_SCALE = 0.22
-NOSE_MOVE = 0.05
+NOSE_MOVE = 0.07
 LIP_SCALE = 0.25
 MOUTH_SCALE = 0.15
 BROW_MOVE = 0.05
@@ -107,17 +108,17 @@ def shape_primitives(points: np.ndarray, frame: FaceFrame, adj: Adjustments) -> 
         c = L[CHIN]
         prims.append(Primitive("move", (float(c[0]), float(c[1])), (0.45 * s, 0.4 * s), (0.0, v * CHIN_MOVE * s)))
 
-    eyes = [(LEFT_EYE, LEFT_OUTER, -1.0), (RIGHT_EYE, RIGHT_OUTER, 1.0)]
+    eyes = [(LEFT_EYE, LEFT_OUTER, LEFT_INNER, -1.0), (RIGHT_EYE, RIGHT_OUTER, RIGHT_INNER, 1.0)]
     for value, kind in ((adj.eye_size * w, "size"), (adj.eye_distance * w, "distance")):
         if not value:
             continue
-        for ring, outer, side in eyes:
+        for ring, outer, inner, side in eyes:
             c = L[ring].mean(0)
-            ew = float(np.hypot(*(L[outer] - L[ring[4]])))   # outer to inner corner
+            ew = float(np.hypot(*(L[outer] - L[inner])))   # eye width, corner to corner
             ew = max(ew, 0.15 * s)
             if kind == "size":
                 k = value * EYE_SCALE
-                prims.append(Primitive("scale", (float(c[0]), float(c[1])), (1.15 * ew, 1.15 * ew), (k, k)))
+                prims.append(Primitive("scale", (float(c[0]), float(c[1])), (EYE_RADIUS * ew, EYE_RADIUS * ew), (k, k)))
             else:
                 prims.append(Primitive("move", (float(c[0]), float(c[1])), (1.4 * ew, 1.0 * ew),
                                        (side * value * EYE_MOVE * s, 0.0)))
@@ -130,7 +131,7 @@ def shape_primitives(points: np.ndarray, frame: FaceFrame, adj: Adjustments) -> 
         prims.append(Primitive("scale", (float(c[0]), float(c[1])), (1.2 * nw, 0.25 * s), (v * NOSE_SCALE, 0.0)))
     v = adj.nose_length * w
     if v:
-        c = L[54]
+        c = 0.5 * (L[54] + nose.mean(0))      # between the tip and the wings
         prims.append(Primitive("move", (float(c[0]), float(c[1])), (1.0 * nw, 0.3 * s), (0.0, v * NOSE_MOVE * s)))
 
     mouth = L[MOUTH_OUTER]
