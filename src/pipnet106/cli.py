@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)"),
     "export": ("export", "export a checkpoint to ONNX (preprocessing and decoding included)"),
     "predict": ("commands.predict", "106 points for every face in an image, a folder or a video"),
+    "retouch": ("commands.retouch", "slim face, bigger eyes, nose/lip/chin shaping, makeup, skin (image, folder, video)"),
     "bench": ("bench", "milliseconds per face of a model (network, whole pipeline, detector)"),
     "autolabel": ("autolabel", "label unlabelled photos with the MediaPipe teacher (106 points)"),
 }

@@ -17,9 +17,19 @@ from .params import PARAMS, PRESETS, SHAPE_PARAMS, Adjustments, get_preset, pars
 from .retoucher import FaceReport, Retoucher, retouch, retouch_report, select_faces
 from .warp import FaceField, apply_field, cell_jacobian_min, face_field
 
+
+def __getattr__(name: str):
+    # the video part imports the tracker (and the landmarker module): only when asked for
+    if name in ("VideoRetoucher", "field_shimmer"):
+        from . import video
+
+        return getattr(video, name)
+    raise AttributeError(name)
+
 __all__ = [
     "Adjustments", "PARAMS", "PRESETS", "SHAPE_PARAMS", "get_preset", "parse_color",
     "FaceFrame", "face_frame", "face_mask", "region_mask", "REGIONS",
     "FaceField", "face_field", "apply_field", "cell_jacobian_min",
     "Retoucher", "retouch", "retouch_report", "FaceReport", "select_faces",
+    "VideoRetoucher", "field_shimmer",
 ]

@@ -30,10 +30,12 @@ MOUTH_OUTER, MOUTH_INNER = np.arange(84, 96), np.arange(96, 104)
 MOUTH_LEFT, MOUTH_RIGHT = 84, 90
 NUM_POINTS = 106
 
-# Confidence (mean per-point score) below LO: no edit; above HI: full edit.
-CONF_LO, CONF_HI = 0.30, 0.45
-# Head yaw (degrees, when the face carries a pose) where the fade starts / ends.
-YAW_LO, YAW_HI = 30.0, 50.0
+# Mean point confidence below LO: no edit; above HI: full edit. The starter scores frontal faces
+# 0.6-0.7 and profiles (where it draws a frontal contour across the cheek) 0.2-0.45.
+CONF_LO, CONF_HI = 0.45, 0.55
+# Head yaw (degrees, when the face carries a pose, e.g. pose.Pose) where the fade starts / ends;
+# beyond ~45 degrees one eye and half the contour are hidden.
+YAW_LO, YAW_HI = 30.0, 45.0
 
 
 @dataclass(frozen=True)

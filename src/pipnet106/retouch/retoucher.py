@@ -110,7 +110,7 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
         if fld is None:
             continue
         apply_field(out, fld, out=out)
-        rep.warp_roi = list(fld.roi)
+        rep.warp_roi = [int(v) for v in fld.roi]
         rep.warp_factor = fld.factor
         rep.max_shift_px = fld.max_displacement()
     return out, [p[-1] for p in plans]

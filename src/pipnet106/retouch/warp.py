@@ -312,8 +312,8 @@ def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame 
     ri, ci = np.nonzero(moving)
     i0, i1 = max(ri.min() - 1, 1), min(ri.max() + 1, rows - 2)
     j0, j1 = max(ci.min() - 1, 1), min(ci.max() + 1, cols - 2)
-    roi = (max(gx0 + j0 * step, 0), max(gy0 + i0 * step, 0),
-           min(gx0 + (j1 + 1) * step, w), min(gy0 + (i1 + 1) * step, h))
+    roi = (int(max(gx0 + j0 * step, 0)), int(max(gy0 + i0 * step, 0)),
+           int(min(gx0 + (j1 + 1) * step, w)), int(min(gy0 + (i1 + 1) * step, h)))
     if roi[0] >= roi[2] or roi[1] >= roi[3]:
         return None
     return FaceField(gx0, gy0, step, d, roi, frame.scale, factor)

@@ -1,0 +1,277 @@
+"""`pipnet106 retouch`: the command line over `retouch.Retoucher` / `retouch.VideoRetoucher`.
+
+Arguments -> adjustments and a Landmarker; an image, a folder (recursive, resumable:
+finished outputs are kept) or a video -> retouched copies in a new place, optional
+before/after pictures (--compare) and a record of what was done to which face (--json).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import SampleError, UserError
+from ..retouch.params import DEFAULT_LIPSTICK_AMOUNT, PARAMS, PRESETS, SHAPE_PARAMS, parse_color
+
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+IMAGE_OUT_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "retouch", help="slim face, bigger eyes, nose/lips/chin shaping, lipstick, blush, smooth skin",
+        description="Retouch every face (or the chosen ones) of an image, a folder or a video from its 106 points. "
+                    "Shape values are in [-1, 1] (0 = unchanged; sign: see --list); makeup amounts in [0, 1]. "
+                    "Outputs go to a new file/folder; the input is never modified. Edited photos should not be "
+                    "passed off as unedited where that misleads.")
+    p.add_argument("input", nargs="?", help="image file, folder (searched recursively) or video file")
+    p.add_argument("--out", default="retouched",
+                   help="output folder (default ./retouched); for one image also a file name ending in .png/.jpg")
+    p.add_argument("--list", action="store_true", help="print the adjustments, their signs and the presets, then exit")
+    p.add_argument("--preset", default=None, help=f"named bundle: {', '.join(PRESETS)}")
+    p.add_argument("--strength", default=None, help="scale the preset and the values (default 1; 0..2)")
+    g = p.add_argument_group("shape (each in [-1, 1])")
+    for name in SHAPE_PARAMS:
+        g.add_argument(_flag(name), dest=name, default=None, metavar="V", help=PARAMS[name][1])
+    m = p.add_argument_group("makeup")
+    m.add_argument("--lipstick", default=None, metavar="COLOR[:AMOUNT]",
+                   help=f"lip colour (#rrggbb or a name: red, rose, coral, ...) and amount in [0, 1] "
+                        f"(default {DEFAULT_LIPSTICK_AMOUNT})")
+    m.add_argument("--smooth-skin", dest="smooth_skin", default=None, metavar="AMOUNT",
+                   help="edge-preserving skin smoothing, [0, 1]")
+    m.add_argument("--blush", default=None, metavar="AMOUNT[:COLOR]", help="cheek colour amount [0, 1] and colour")
+    p.add_argument("--faces", default="all",
+                   help="which faces: all, largest, or indices like 0,2 (images: largest first; video: track ids)")
+    p.add_argument("--compare", action="store_true", help="also write before/after side by side")
+    p.add_argument("--json", action="store_true", help="also write what was applied to which face")
+    p.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
+    # the predict command's model options
+    p.add_argument("--weights", default=None, help="checkpoint (.pt) or ONNX export (.onnx); default: starter model")
+    p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
+    p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
+    p.add_argument("--refine", type=int, default=1, help="extra landmark passes (default 1)")
+    p.add_argument("--no-refine", action="store_true", help="one pass only (same as --refine 0)")
+    p.add_argument("--max-faces", type=int, default=0, help="keep at most N largest faces (0 = all)")
+    p.add_argument("--min-face-size", type=float, default=0.0, help="ignore faces smaller than this many pixels")
+    p.add_argument("--layout", default="lapa106", help="point layout the weights must have (default lapa106)")
+    p.add_argument("--device", default="cpu", help="for .pt weights: cpu, cuda, mps")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    v = p.add_argument_group("video")
+    v.add_argument("--no-smooth", action="store_true", help="video: no One-Euro smoothing of the points")
+    v.add_argument("--ramp", default="0.3", metavar="SECONDS", help="video: effect ramps in/out over this time")
+    p.set_defaults(func=run)
+
+
+def _number(flag: str, text, lo: float, hi: float) -> float:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise UserError(f"{flag}: expected a number in [{lo:g}, {hi:g}], got {text!r}") from None
+    if not (lo <= v <= hi):
+        raise UserError(f"{flag}: must be in [{lo:g}, {hi:g}], got {text}")
+    return v
+
+
+def _color(flag: str, text: str):
+    try:
+        return parse_color(text)
+    except UserError as e:
+        raise UserError(f"{flag}: {e}") from None
+
+
+def adjustments_from_args(args):
+    """Preset x strength, then each given flag on top; every bad value names its flag."""
+    from ..retouch import Retoucher
+
+    if args.preset is not None and args.preset not in PRESETS:
+        raise UserError(f"--preset: unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
+    strength = 1.0 if args.strength is None else _number("--strength", args.strength, 0.0, 2.0)
+    values = {}
+    for name in SHAPE_PARAMS:
+        if getattr(args, name) is not None:
+            values[name] = _number(_flag(name), getattr(args, name), -1.0, 1.0)
+    if args.smooth_skin is not None:
+        values["smooth_skin"] = _number("--smooth-skin", args.smooth_skin, 0.0, 1.0)
+    if args.lipstick is not None:
+        color, _, amount = args.lipstick.partition(":")
+        values["lipstick"] = _color("--lipstick", color)
+        values["lipstick_amount"] = _number("--lipstick", amount, 0.0, 1.0) if amount else DEFAULT_LIPSTICK_AMOUNT
+    if args.blush is not None:
+        amount, _, color = args.blush.partition(":")
+        values["blush"] = _number("--blush", amount, 0.0, 1.0)
+        if color:
+            values["blush_color"] = _color("--blush", color)
+    faces = args.faces.strip()
+    if faces not in ("all", "largest"):
+        try:
+            idx = [int(t) for t in faces.split(",") if t.strip()]
+        except ValueError:
+            idx = []
+        if not idx or min(idx) < 0:
+            raise UserError(f"--faces: expected all, largest or indices like 0,2; got {args.faces!r}")
+    return Retoucher.resolve(args.preset, strength, **values)
+
+
+def print_table() -> None:
+    print("adjustment        range    positive value does")
+    flags = {"lipstick_amount": "--lipstick C[:A]", "blush": "--blush A[:C]"}
+    for name, (kind, doc) in PARAMS.items():
+        print(f"{flags.get(name, _flag(name)):<17} {'[-1, 1]' if kind == 'shape' else '[0, 1] '}  {doc}")
+    print("\npresets:")
+    for name, adj in PRESETS.items():
+        print(f"  {name:<9} " + ", ".join(f"{k}={v}" for k, v in adj.to_dict().items()))
+
+
+def _side_by_side(before, after):
+    import numpy as np
+
+    return np.concatenate([before, after], axis=1)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..fileio import atomic_write_image, atomic_write_json, atomic_write_text, is_image_file, read_image
+    from ..retouch import retouch_report
+    from .predict import _make_landmarker
+
+    if args.list:
+        print_table()
+        return 0
+    if not args.input:
+        raise UserError("retouch: give an INPUT image, folder or video (or --list)")
+    adj = adjustments_from_args(args)
+    ramp = _number("--ramp", args.ramp, 0.0, 10.0)
+    src, out = Path(args.input), Path(args.out)
+    if not src.exists():
+        raise UserError(f"{src}: no such file or folder")
+    if out.resolve() == src.resolve():
+        raise UserError(f"--out: {out} is the input; choose a new file or folder (inputs are never overwritten)")
+    given = None
+    if args.boxes:
+        from ..detect import BoxesDetector
+
+        given = BoxesDetector.from_json(args.boxes)
+    if adj.is_identity:
+        print("retouch: every value is 0 (outputs are copies); see --list, --preset")
+    lm = _make_landmarker(args)
+    select = args.faces.strip()
+
+    if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
+        return _run_video(args, lm, adj, src, out, select, ramp)
+
+    single_file = src.is_file() and out.suffix.lower() in IMAGE_OUT_EXTS
+    if src.is_file():
+        images, root = [src], src.parent
+    else:
+        images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
+        root = src
+        if not images:
+            raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
+        if src.resolve() in out.resolve().parents:
+            images = [p for p in images if out.resolve() not in p.resolve().parents]   # never re-read our outputs
+    problems: list[str] = []
+    records, done, kept = [], 0, 0
+    bar = tqdm(images, desc="retouch", unit="img", disable=len(images) == 1)
+    for path in bar:
+        rel = path.relative_to(root)
+        target = out if single_file else out / rel
+        if target.exists() and not args.overwrite and len(images) > 1:
+            kept += 1
+            continue
+        try:
+            image = read_image(path)
+            boxes = [[*d.box, d.score] for d in given.lookup(rel)] if given is not None else None
+            faces = [] if adj.is_identity else lm.predict(image, boxes=boxes)
+            result, report = retouch_report(image, faces, adj, "all" if select == "all" else select)
+        except SampleError as e:
+            problems.append(str(e))
+            bar.write(f"skip {e}")
+            continue
+        except UserError as e:
+            if "out of range" not in str(e):
+                raise
+            problems.append(f"{path}: --faces {select}: {e}")
+            bar.write(f"skip {path}: {e}")
+            continue
+        if not faces and not adj.is_identity:
+            bar.write(f"{path}: no face found (written unchanged)")
+        atomic_write_image(target, result)
+        if args.compare:
+            atomic_write_image(target.with_name(target.stem + "_compare.jpg"), _side_by_side(image, result))
+        rec = {"image": str(rel), "output": str(target), "faces_found": len(faces),
+               "adjustments": adj.to_dict(), "faces": [r.to_dict() for r in report]}
+        records.append(rec)
+        if args.json:
+            if len(images) == 1:
+                atomic_write_json(target.with_suffix(".json"), rec)
+            else:   # one record per image, the JSONL rewritten as it grows (resumable runs append)
+                jl = out / "retouch.jsonl"
+                old = jl.read_text() if jl.exists() else ""
+                atomic_write_text(jl, old + json.dumps(rec) + "\n")
+        done += 1
+    n_faces = sum(len(r["faces"]) for r in records)
+    print(f"retouch: {done}/{len(images)} images, {n_faces} faces edited -> {out}"
+          + (f"; {kept} already done (kept; --overwrite to redo)" if kept else "")
+          + (f"; {len(problems)} problem(s):" if problems else ""))
+    for p in problems:
+        print(f"  {p}")
+    return 1 if problems else 0
+
+
+def _run_video(args, lm, adj, src: Path, out: Path, select: str, ramp: float) -> int:
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..fileio import atomic_write_text
+    from ..retouch.video import VideoRetoucher
+
+    target = out if out.suffix.lower() in VIDEO_EXTS else out / f"{src.stem}_retouched.mp4"
+    cap = cv2.VideoCapture(str(src))
+    ok, frame = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        cap.release()
+        raise UserError(f"{src}: cannot decode video (unsupported or corrupt file)")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frame.shape[:2]
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".mp4", dir=target.parent)
+    os.close(fd)
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w * 2 if args.compare else w, h))
+    vr = VideoRetoucher(lm, adj, smooth=not args.no_smooth, ramp_s=ramp, select=select)
+    lines, index, t0 = [], 0, time.perf_counter()
+    bar = tqdm(total=total, desc="retouch video", unit="frame")
+    try:
+        while ok:
+            result = vr.update(frame, index / fps)
+            writer.write(np.concatenate([frame, result], axis=1) if args.compare else result)
+            if args.json:
+                lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
+                                         "faces": [dict(r.to_dict(), track_id=int(getattr(f, "track_id", -1)))
+                                                   for r, f in zip(vr.last_report, vr.last_faces)]}))
+            index += 1
+            bar.update(1)
+            ok, frame = cap.read()
+    except BaseException:
+        writer.release()
+        os.unlink(tmp)
+        raise
+    finally:
+        bar.close()
+        cap.release()
+    writer.release()
+    os.replace(tmp, target)
+    if args.json:
+        atomic_write_text(target.with_suffix(".jsonl"), "\n".join(lines) + "\n")
+    secs = time.perf_counter() - t0
+    print(f"retouch video: {index} frames, {index / max(secs, 1e-9):.1f} frames/s, "
+          f"detector ran {vr.tracker.detector_calls}x -> {target}")
+    return 0
