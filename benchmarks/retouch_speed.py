@@ -1,0 +1,141 @@
+"""Speed of retouching: apply time per image size, beside detection and landmarks, against a peer.
+
+Portrait: a face from the shipped group photo, cropped so the face is about half the
+image width (3:4), resized to 480/960/1920/3840 px wide. For each size: detection,
+landmarks (from the detector's boxes), and apply time of
+ - shape: the 'natural' preset (five shape adjustments, one fused field, one remap);
+ - shape + lipstick + skin smoothing;
+ - peer: the same five adjustments done the way per-effect tools do it, one full-image
+   remap per adjustment in sequence (our own fields, so the comparison isolates the
+   fused-field design); ratio = peer / shape;
+ - copy: a plain copy of the image (the floor every non-destructive edit pays).
+Group photo: the shipped 4-face photo at 1x and 2x. Medians of --repeats runs, 2 threads.
+
+    python benchmarks/retouch_speed.py [--repeats 7]
+
+Prints a table and writes benchmarks/results/retouch_speed.json. The machine may be
+shared: the load average is recorded; compare ratios in one run, not absolute times
+across runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipnet106.fileio import atomic_write_json  # noqa: E402
+from pipnet106.predict import STARTER_ONNX, Landmarker  # noqa: E402
+from pipnet106.retouch import PRESETS, Adjustments, apply_field, face_field, retouch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUP = ROOT / "src" / "pipnet106" / "assets" / "demo" / "group4.jpg"
+
+
+def portrait(width: int, lm: Landmarker) -> np.ndarray:
+    """The largest face of the demo photo, cropped 3:4 with the face about half the width."""
+    img = cv2.imread(str(GROUP))
+    f = lm.predict(img)[0]
+    x0, y0, x1, y1 = f.box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.1 * (y1 - y0)
+    w = 2.0 * (x1 - x0)
+    h = w * 4 / 3
+    crop = img[int(max(0, cy - h / 2)):int(min(img.shape[0], cy + h / 2)), int(cx - w / 2):int(cx + w / 2)]
+    return cv2.resize(crop, (width, int(round(width * crop.shape[0] / crop.shape[1]))), interpolation=cv2.INTER_CUBIC)
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return 1000 * float(np.median(ts))
+
+
+def peer(image: np.ndarray, faces, adj: Adjustments) -> np.ndarray:
+    """One full-image remap per adjustment, in sequence (how per-effect tools apply a preset)."""
+    out = image.copy()
+    h, w = image.shape[:2]
+    X, Y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for name, value in adj.shape.items():
+        for f in faces:
+            fld = face_field(f, Adjustments(**{name: value}), image.shape)
+            if fld is None:
+                continue
+            mx, my = X.copy(), Y.copy()
+            dx, dy = fld.upsampled()
+            x0, y0, x1, y1 = fld.roi
+            mx[y0:y1, x0:x1] += dx
+            my[y0:y1, x0:x1] += dy
+            out = cv2.remap(out, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "retouch_speed.json"))
+    a = ap.parse_args()
+    cv2.setNumThreads(a.threads)
+    load0 = os.getloadavg()
+    lm = Landmarker.from_onnx(STARTER_ONNX, threads=a.threads)
+    shape = PRESETS["natural"]
+    full = shape.updated(lipstick=(190, 30, 45), lipstick_amount=0.6, smooth_skin=0.5)
+    rows = []
+    for width in (480, 960, 1920, 3840):
+        img = portrait(width, lm)
+        reps = a.repeats if width <= 1920 else max(3, a.repeats // 2)
+        boxes, _ = lm.detect(img)
+        faces = lm.predict(img)
+        row = {"image": f"portrait {img.shape[1]}x{img.shape[0]}", "faces": len(faces),
+               "face_px": round(float(faces[0].box[2] - faces[0].box[0]), 0),
+               "detect_ms": timed(lambda: lm.detect(img), reps),
+               "landmarks_ms": timed(lambda: lm.landmarks_for_boxes(img, boxes,
+                                                                    calibration=getattr(lm.detector, "landmark_box", None)), reps),
+               "copy_ms": timed(lambda: img.copy(), reps),
+               "shape_ms": timed(lambda: retouch(img, faces, shape), reps),
+               "shape_makeup_ms": timed(lambda: retouch(img, faces, full), reps),
+               "peer_ms": timed(lambda: peer(img, faces, shape), reps)}
+        rows.append(row)
+        print(row, flush=True)
+    group = cv2.imread(str(GROUP))
+    for k in (1, 2):
+        img = group if k == 1 else cv2.resize(group, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+        faces = lm.predict(img)
+        boxes, _ = lm.detect(img)
+        row = {"image": f"group {img.shape[1]}x{img.shape[0]}", "faces": len(faces),
+               "face_px": round(float(np.median([f.box[2] - f.box[0] for f in faces])), 0),
+               "detect_ms": timed(lambda: lm.detect(img), a.repeats),
+               "landmarks_ms": timed(lambda: lm.landmarks_for_boxes(img, boxes,
+                                                                    calibration=getattr(lm.detector, "landmark_box", None)), a.repeats),
+               "copy_ms": timed(lambda: img.copy(), a.repeats),
+               "shape_ms": timed(lambda: retouch(img, faces, shape), a.repeats),
+               "shape_makeup_ms": timed(lambda: retouch(img, faces, full), a.repeats),
+               "peer_ms": timed(lambda: peer(img, faces, shape), a.repeats)}
+        rows.append(row)
+        print(row, flush=True)
+    load1 = os.getloadavg()
+    print(f"\n{a.threads} threads, median of {a.repeats} (3840: {max(3, a.repeats // 2)}); load average "
+          f"{load0[0]:.1f} -> {load1[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print("| image | faces | face px | detect ms | landmarks ms | apply: shape (5 adj.) ms | + lipstick + smoothing ms "
+          "| peer: one remap per adjustment ms | peer / ours | copy ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['image']} | {r['faces']} | {r['face_px']:.0f} | {r['detect_ms']:.1f} | {r['landmarks_ms']:.1f} | "
+              f"{r['shape_ms']:.1f} | {r['shape_makeup_ms']:.1f} | {r['peer_ms']:.1f} | "
+              f"{r['peer_ms'] / r['shape_ms']:.1f}x | {r['copy_ms']:.1f} |")
+    atomic_write_json(a.out, {"threads": a.threads, "repeats": a.repeats, "loadavg_before": load0,
+                              "loadavg_after": load1, "cpus": os.cpu_count(), "rows": rows})
+    print(f"-> {a.out}")
+
+
+if __name__ == "__main__":
+    main()
