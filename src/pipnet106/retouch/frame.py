@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
-from ..layout import get_layout
 
 # LaPa/JD 106 order (see layout.py / README): the anchors every effect is built from.
 CONTOUR = np.arange(0, 33)
