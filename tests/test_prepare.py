@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import cv2
@@ -244,13 +245,28 @@ def test_lapa_and_jsonl_sources(tmp_path):
     recs.append(make_record("j/J0.png", np.zeros((98, 2))))
     write_jsonl(tmp_path / "labels.jsonl", recs)
     out = tmp_path / "out"
-    s = prepare([lapa, tmp_path / "labels.jsonl"], out, crop="face", test_frac=0, workers=1, progress=False,
-                verbose=False)
+    with pytest.warns(UserWarning, match=r"the test split is empty \(--test-frac 0\); `pipnet106 train` validates"):
+        s = prepare([lapa, tmp_path / "labels.jsonl"], out, crop="face", test_frac=0, workers=1, progress=False,
+                    verbose=False)
     assert s.num_train == 6 and s.num_test == 0 and s.reasons == {"wrong point count": 1}
     assert s.skipped[0]["path"] == f"{tmp_path / 'labels.jsonl'}:4"
     m = _manifest(out)
     assert {Path(x["image"]).name for x in m["samples"]} == {"L0.jpg", "L1.jpg", "L2.jpg", "J0.png", "J1.png", "J2.png"}
     assert (out / "test.txt").read_text() == ""
+
+
+def test_too_few_samples_for_a_test_split_is_said_at_prepare_time(tmp_path, capsys):
+    generate_dataset(tmp_path / "one", 1, seed=4, size_range=(96, 128))
+    with pytest.warns(UserWarning, match="1 valid sample is too few for a test split") as caught:
+        assert main(["prepare", str(tmp_path / "one"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert len(caught) == 1 and str(tmp_path / "out") in str(caught[0].message)
+    assert (tmp_path / "out" / "test.txt").read_text() == ""
+    # two samples split fine: one each, and no warning
+    generate_dataset(tmp_path / "two", 2, seed=4, size_range=(96, 128))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = prepare(tmp_path / "two", tmp_path / "out2", workers=0, progress=False, verbose=False)
+    assert (s.num_train, s.num_test) == (1, 1)
 
 
 def test_refuses_unsafe_output(source, tmp_path):

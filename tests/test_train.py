@@ -508,3 +508,11 @@ def test_crop_rule_helpers(tmp_path):
     assert "resized to input_size 32" in check_input_size({"input_size": 64}, tmp_path, 32)
     with pytest.raises(UserError, match="prepared at 64 px but input_size is 96"):
         check_input_size({"input_size": 64}, tmp_path, 96)
+
+
+def test_empty_test_split_is_explained(prepared, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    (data / "test.txt").write_text("")
+    err = fails(train_args(data, tmp_path / "x"), capsys)
+    assert str(data / "test.txt") in err and "validation needs test samples" in err, err

@@ -61,7 +61,9 @@ class LandmarkDataset(Dataset):
             raise UserError(f"{path}: list file not found (run `pipnet106 prepare` first?)")
         self.entries = read_list(path, layout.num_points)
         if not self.entries:
-            raise UserError(f"{path}: list file has no samples")
+            hint = "" if train else ("; validation needs test samples: prepare with --test-frac > 0 or --test-list, "
+                                     "or point test_list at another list")
+            raise UserError(f"{path}: list file has no samples{hint}")
         self.cfg, self.layout, self.nb, self.train = cfg, layout, np.asarray(nb), train
         self.grid = cfg.input_size // cfg.net_stride
         self.augment = Augmenter(cfg, layout) if train else None
