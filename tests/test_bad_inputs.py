@@ -536,6 +536,27 @@ def test_api_empty_and_tiny_arrays(lm):
     assert lm.predict(np.zeros((1, 1, 3), np.uint8)) == []
 
 
+@pytest.mark.parametrize("array, message", [
+    (np.full((40, 40, 3), 0.5, np.float32), "values in [0, 1]"),
+    (np.full((40, 40, 3), np.nan, np.float64), "NaN"),
+    (np.zeros((40, 40, 2), np.uint8), "2 channels"),
+    (np.zeros((40, 40, 3), bool), "dtype bool"),
+])
+def test_api_arrays_that_would_be_guessed_at(lm, array, message):
+    """A float image in [0, 1] read as 0-255 is black: refused with a hint, not silently predicted on."""
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        lm.predict(array)
+
+
+def test_api_float_array_in_0_255_is_the_uint8_image(lm):
+    bgr = read_image(PAIR)
+    a = sorted(lm.predict(bgr), key=lambda f: f.box[0])
+    b = sorted(lm.predict(bgr.astype(np.float32)), key=lambda f: f.box[0])
+    assert len(a) == len(b) == 2
+    for fa, fb in zip(a, b):
+        np.testing.assert_allclose(fa.points, fb.points, atol=1e-3)
+
+
 @pytest.mark.parametrize("kind", ["CMYK JPEG", "16-bit PNG", "RGBA PNG", "gray PNG"])
 def test_api_reads_unusual_encodings_as_bgr(tmp_path, kind):
     bgr = read_image(PAIR)

@@ -211,11 +211,25 @@ def read_image(path: str | Path, exif: bool = True) -> np.ndarray:
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
-    """Any of gray (H, W), (H, W, 1), BGR, BGRA, 16-bit -> BGR uint8."""
+    """Any of gray (H, W), (H, W, 1), BGR, BGRA, 16-bit, 0-255 integers or floats -> BGR uint8.
+
+    Floats whose values all lie in [0, 1] are refused rather than guessed at: read as 0-255 they
+    would be a black image and a silent wrong answer.
+    """
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        raise UserError(f"image array has {image.shape[2]} channels; expected 1 (gray), 3 (BGR) or 4 (BGRA)")
     if image.dtype == np.uint16:
         image = (image / 257).astype(np.uint8)
     elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
+        if image.dtype == bool or not np.issubdtype(image.dtype, np.number):
+            raise UserError(f"image array of dtype {image.dtype}; pass uint8 values 0-255")
+        if np.issubdtype(image.dtype, np.floating):
+            if not np.isfinite(image).all():
+                raise UserError("image array has NaN or infinite values")
+            if image.size and 0 < image.max() <= 1.0 and image.min() >= 0:
+                raise UserError(f"image array of {image.dtype} with values in [0, 1]; pass uint8 0-255, "
+                                "e.g. (image * 255).round().astype(np.uint8)")
+        image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 1:
