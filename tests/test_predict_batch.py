@@ -158,3 +158,11 @@ def test_stale_part_without_resume_is_not_mixed_in(tmp_path):
     assert main(["predict", str(folder), "--out", str(out)]) == 0
     recs = _records(out / "predictions.jsonl")
     assert [len(r["faces"]) for r in recs] == [4, 2]
+
+
+def test_output_inside_the_input_folder_is_not_read_back(tmp_path):
+    folder = _folder(tmp_path, 2)
+    for _ in range(2):  # the second run would see the first run's annotated PNGs as photos
+        assert main(["predict", str(folder), "--out", str(folder / "preds"), "--draw"]) == 0
+        recs = _records(folder / "preds" / "predictions.jsonl")
+        assert sorted(r["image"] for r in recs) == ["img_001.jpg", "sub/img_000.jpg"]
