@@ -141,8 +141,8 @@ def _truncated(data: bytes) -> bool:
 
     JPEG: no end-of-image marker after the first top-level start-of-scan (the segments before it,
     EXIF thumbnail included, are skipped by their lengths; inside the scan 0xFF is byte-stuffed, so
-    FFD9 there can only be the real end). PNG: no IEND chunk. Caught here, the decoder never prints
-    its own multi-line complaints.
+    FFD9 there can only be the real end). PNG: the chunks run out before IEND (data after IEND is
+    allowed). Caught here, the decoder never prints its own multi-line complaints.
     """
     if data[:2] == b"\xff\xd8":
         i, n = 2, len(data)
@@ -160,8 +160,13 @@ def _truncated(data: bytes) -> bool:
                 continue
             i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
         return True
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-64:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":  # walk the chunks (length, type, data, crc) to IEND
+        i, n = 8, len(data)
+        while i + 8 <= n:
+            if data[i + 4:i + 8] == b"IEND":
+                return False
+            i += 12 + int.from_bytes(data[i:i + 4], "big")
+        return True
     return False
 
 
