@@ -302,7 +302,8 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
                 max_pitch: float = 10, vary: float = 1.0,
                 marker_radius: float = MARKER_RADIUS, yaw: float | None = None, pitch: float | None = None,
                 roll: float | None = None, scale: float | None = None,
-                centre: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                centre: Sequence[float] | None = None, background: np.ndarray | None = None,
+                photometric: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Draw one random face. Returns (BGR uint8 (H, W, 3), points (106, 2) float64 continuous pixels).
 
     `scale_range` is the face size (one template unit, about the ear-to-ear width / 0.8) as a fraction
@@ -314,7 +315,9 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
     roll > 0 turns the face clockwise on screen), `scale` (face size in pixels) and `centre` (x, y of
     the head's rotation centre in pixels) replace the random draws when given; the random stream is
     consumed the same way, so one seed with different values gives the same person, colours and
-    background in another pose or place (frames of a synthetic video).
+    background in another pose or place (frames of a synthetic video). `background` (BGR, the
+    image's size) is drawn on instead of a random one, to put several faces in one picture;
+    `photometric=False` skips the final blur, gain and noise (add your own per frame).
     """
     w, h = int(width), int(height)
     if w < 8 or h < 8:
@@ -364,6 +367,10 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
     clothes = rng.uniform(0, 255, 3)
 
     img = _background(rng, w, h)
+    if background is not None:
+        if background.shape[:2] != (h, w):
+            raise ValueError(f"render_face: background is {background.shape[1]}x{background.shape[0]}, not {w}x{h}")
+        img = np.ascontiguousarray(background, dtype=np.uint8).copy()
     if hair_style == 2:
         _fill(img, ax["hair_long"], hair)
     _fill(img, ax["neck"], skin * 0.85)
@@ -391,6 +398,12 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
     _fill(img, pts[96:104], mouth_in)
     _line(img, pts[96:104], lips * 0.6, 0.004 * s, closed=True)
 
+    if not photometric:
+        if gray:
+            img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        if markers:
+            draw_markers(img, pts, marker_radius)
+        return np.ascontiguousarray(img), pts
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (3, 3), float(rng.uniform(0.4, 1.0)))
     f = img.astype(np.float32)

@@ -1,12 +1,20 @@
-"""Steady landmarks on video: track by re-cropping, smooth with One-Euro.
+"""Landmarks that follow faces on video: track by re-cropping, catch drift, smooth with One-Euro.
 
-The detector runs on the first frame and whenever a face is lost; in between,
-each face is cropped from its previous landmarks with the training crop rule
-(tracking), which is both cheaper and better aligned than a detector box. Each
-coordinate then goes through a One-Euro filter (Casiez et al. 2012): a
-low-pass whose cut-off rises with speed, so a still face stops trembling while
-a moving one does not lag. Filters work in units of the face size, so one set
-of parameters fits near and far faces.
+Each face is cropped from its previous landmarks with the training crop rule (tracking), which is
+cheaper and better aligned than a detector box. After every pass the track is checked for drift:
+its mean point confidence drops, its inter-ocular distance jumps, or its points pile up at the
+edge of the crop (the face moved further than the crop allows). A drifting track is re-detected
+at once in a window around it and re-started from the detection; when nothing is found there it
+ends, and is no longer reported or drawn. New faces are looked for continuously: detectors that
+can (the default BlazeFace pyramid) spread their network runs over `scan_frames` frames, so the
+whole picture is searched every few frames at a fraction of a detection per frame; others run
+in full every `detect_every` frames. Each track's box is its landmark box and its score its mean
+point confidence, updated every frame.
+
+Each coordinate then goes through a One-Euro filter (Casiez et al. 2012): a low-pass whose
+cut-off rises with speed, so a still face stops trembling while a moving one does not lag.
+Filters work in units of the face size, so one set of parameters fits near and far faces; a
+re-detected track restarts its filter (a jump is not smoothed into a slide).
 """
 from __future__ import annotations
 
@@ -52,86 +60,237 @@ class OneEuroFilter:
 
 @dataclass
 class Track:
+    """One followed face (its fields are this frame's values)."""
+
     id: int
     raw: np.ndarray       # this frame's unsmoothed points (the next frame is cropped from these)
     conf: np.ndarray
-    box: np.ndarray
-    score: float
+    box: np.ndarray       # landmark box of `raw`
+    score: float          # mean point confidence
     points: np.ndarray | None = None  # reported (smoothed) points
     filter: OneEuroFilter | None = field(default=None, repr=False)
     scale: float = 1.0
+    age: int = 0          # frames since the track started or was re-detected
+    redetections: int = 0
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """When a track's new points are not trusted and the face is re-detected at once.
+
+    conf: mean point confidence below this; iod_change: the inter-ocular distance changes by more
+    than this fraction in one frame (a face does not zoom 25% in 1/30 s; a drifting crop does);
+    edge: more than `edge_share` of the points lie within `edge` of the crop border (normalized
+    crop units) - the model was shown a crop the face has left.
+    """
+
+    conf: float = 0.4
+    iod_change: float = 0.25
+    edge: float = 0.04
+    edge_share: float = 0.1
 
 
 class Tracker:
     """Frame-by-frame landmarks for a camera or video.
 
-    `update(frame, t)` returns the faces of this frame with `track_id` set.
-    A track is dropped when its mean confidence falls below `min_conf`; the
-    detector runs when there are no tracks, every `detect_every` frames (to
-    pick up new faces; 0 = only when empty) and on the first frame.
+    `update(frame, t)` returns the faces of this frame with `track_id` set. Tracks follow their
+    faces from their own landmarks, are re-detected at once when `drift` signals trouble, end
+    when their mean confidence falls below `min_conf` or re-detection finds nothing, and new
+    faces are looked for every frame over `scan_frames` frames (detectors with `jobs`, like the
+    default BlazeFace) or in full every `detect_every` frames (any other detector, or
+    `scan_frames=0`). Without a detector, pass `boxes=` to `update` to start tracks (a drifting
+    track then simply ends). `drift=None` turns the drift checks off (the former behaviour).
+
+    Defaults (min_cutoff, beta) were tuned on `synthvideo.default_script` with
+    benchmarks/video_jitter.py (table in the README).
     """
 
-    def __init__(self, landmarker: Landmarker, smooth: bool = True, min_cutoff: float = 1.0, beta: float = 20.0,
-                 d_cutoff: float = 1.0, min_conf: float = 0.25, detect_every: int = 30) -> None:
+    def __init__(self, landmarker: Landmarker, smooth: bool = True, min_cutoff: float = 0.1, beta: float = 20.0,
+                 d_cutoff: float = 1.0, min_conf: float = 0.25, detect_every: int = 30, scan_frames: int = 5,
+                 drift: DriftRule | None = DriftRule()) -> None:
         self.lm = landmarker
         self.smooth = smooth
         self.filter_args = (min_cutoff, beta, d_cutoff)
-        self.min_conf, self.detect_every = min_conf, detect_every
+        self.min_conf, self.detect_every, self.scan_frames = min_conf, detect_every, max(0, int(scan_frames))
+        self.drift = drift
         self.tracks: list[Track] = []
         self.frame_index = 0
-        self.detector_calls = 0
+        self.detector_calls = 0   # full detections
+        self.detector_runs = 0    # partial scans (jobs) and local re-detections
+        self.redetections = 0
         self._next_id = 0
+        self._scan_pos = 0
 
-    def update(self, frame, t: float | None = None, color: str = "bgr") -> list[Face]:
+    # ---- steps ----
+    def _follow(self, image: np.ndarray) -> list[Track]:
+        """Crop every track from its last points, predict once, and return the drifting tracks."""
+        from .crop import crop_from_points
+
+        if not self.tracks:
+            return []
+        prev = [tr.raw for tr in self.tracks]
+        pts, conf = self.lm.landmarks_from_points(image, prev)
+        drifting = []
+        for tr, old, p, c in zip(self.tracks, prev, pts, conf):
+            t = crop_from_points(old, self.lm.size, self.lm.enlarge)
+            if self._drifts(old, p, c, t.to_crop(p) / self.lm.size):
+                drifting.append(tr)
+            tr.raw, tr.conf = p, c
+            tr.age += 1
+        return drifting
+
+    def _drifts(self, old: np.ndarray, new: np.ndarray, conf: np.ndarray, in_crop: np.ndarray) -> bool:
+        r = self.drift
+        if r is None:  # drift checks off: a track only ends when its confidence falls below min_conf
+            return False
+        if float(np.mean(conf)) < r.conf or not np.isfinite(new).all():
+            return True
+        iod_old = float(self.lm.layout.norm_distance(old))
+        iod_new = float(self.lm.layout.norm_distance(new))
+        if iod_old > 0 and abs(iod_new / iod_old - 1.0) > r.iod_change:
+            return True
+        near_edge = (in_crop < r.edge) | (in_crop > 1.0 - r.edge)
+        return float(near_edge.any(axis=1).mean()) > r.edge_share
+
+    def _start(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, calibration) -> list[tuple]:
+        pts, conf = self.lm.landmarks_for_boxes(image, boxes, calibration=calibration)
+        return list(zip(pts, conf, scores))
+
+    def _redetect(self, image: np.ndarray, tr: Track) -> bool:
+        """Look for the track's face in a window around its last good place; restart it there."""
+        det = self.lm.detector
+        if det is None:
+            return False
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = tr.box
+        side = max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        wx0, wy0 = int(max(0, cx - 2.5 * side)), int(max(0, cy - 2.5 * side))
+        wx1, wy1 = int(min(w, cx + 2.5 * side)), int(min(h, cy + 2.5 * side))
+        if wx1 - wx0 < 8 or wy1 - wy0 < 8:
+            return False
+        from .detect import run_detector
+
+        self.detector_runs += 1
+        dets = run_detector(det, np.ascontiguousarray(image[wy0:wy1, wx0:wx1]))
+        if not dets:
+            return False
+        shift = np.array([wx0, wy0, wx0, wy0], dtype=np.float64)
+        boxes = np.array([d.box for d in dets]) + shift
+        # the detection nearest to where the face was, no smaller than a third of it
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        dist = np.hypot((boxes[:, 0] + boxes[:, 2]) / 2 - cx, (boxes[:, 1] + boxes[:, 3]) / 2 - cy)
+        ok = sides > side / 3
+        if not ok.any():
+            return False
+        k = int(np.argmin(np.where(ok, dist, np.inf)))
+        (p, c, _), = self._start(image, boxes[k:k + 1], np.array([dets[k].score]),
+                                 getattr(det, "landmark_box", None))
+        if float(np.mean(c)) < self.min_conf:
+            return False
+        tr.raw, tr.conf, tr.filter, tr.age = p, c, None, 0
+        tr.redetections += 1
+        self.redetections += 1
+        return True
+
+    def _detections(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """This frame's share of the search for new faces (None when nothing ran)."""
+        det = self.lm.detector
+        if det is None:
+            return None
+        first = self.frame_index == 0 or not self.tracks
+        if self.scan_frames and hasattr(det, "jobs") and hasattr(det, "detect_jobs") and not first:
+            jobs = det.jobs(image.shape[1], image.shape[0])
+            n = max(1, math.ceil(len(jobs) / self.scan_frames))
+            start = self._scan_pos % len(jobs)
+            part = (jobs + jobs)[start:start + n]
+            self._scan_pos = start + n
+            self.detector_runs += len(part)
+            dets = det.detect_jobs(image, part)
+            boxes = np.array([d.box for d in dets], dtype=np.float64).reshape(-1, 4)
+            return self.lm._filter(boxes, np.array([d.score for d in dets], dtype=np.float64))
+        if first or (self.detect_every and self.frame_index % self.detect_every == 0):
+            self.detector_calls += 1
+            return self.lm.detect(image)
+        return None
+
+    def _add(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, calibration) -> None:
+        """Start tracks for boxes that are not a face already followed."""
+        if not len(boxes):
+            return
+        tracked = np.array([points_box(tr.raw) for tr in self.tracks]).reshape(-1, 4)  # this frame's places
+        new = []
+        for b, s in zip(boxes, scores):
+            c = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            inside = [(t[0] <= c[0] <= t[2] and t[1] <= c[1] <= t[3]) for t in tracked]
+            if not any(inside) and (not len(tracked) or box_iou(b, tracked).max() < 0.3):
+                new.append((b, s))
+        if self.lm.max_faces:
+            new = new[: max(0, self.lm.max_faces - len(self.tracks))]
+        if not new:
+            return
+        for p, c, s in self._start(image, np.array([b for b, _ in new]), np.array([s for _, s in new]),
+                                   calibration):
+            if float(np.mean(c)) < self.min_conf:
+                continue
+            self.tracks.append(Track(self._next_id, p, c, points_box(p), float(np.mean(c))))
+            self._next_id += 1
+
+    def _dedupe(self) -> None:
+        """Two tracks on one face (after a re-detection): keep the older."""
+        keep: list[Track] = []
+        for tr in sorted(self.tracks, key=lambda t: t.id):
+            b = points_box(tr.raw)
+            if all(box_iou(b, points_box(k.raw)[None])[0] < 0.5 for k in keep):
+                keep.append(tr)
+        self.tracks = keep
+
+    def update(self, frame, t: float | None = None, color: str = "bgr", boxes=None) -> list[Face]:
+        """Faces of this frame. `boxes` (x0, y0, x1, y1[, score]) start tracks for faces not followed yet."""
         from .predict import as_bgr
 
         image = as_bgr(frame, color)
         t = float(self.frame_index) / 30.0 if t is None else float(t)
-        # 1) follow existing faces from their previous landmarks
-        if self.tracks:
-            pts, conf = self.lm.landmarks_from_points(image, [tr.raw for tr in self.tracks])
-            alive = []
-            for tr, p, c in zip(self.tracks, pts, conf):
-                if float(np.mean(c)) >= self.min_conf:
-                    tr.raw, tr.conf = p, c
-                    alive.append(tr)
-            self.tracks = alive
-        # 2) detect when nothing is tracked, or periodically for newcomers
-        if not self.tracks or (self.detect_every and self.frame_index % self.detect_every == 0):
-            self.detector_calls += 1
-            boxes, scores = self.lm.detect(image)
-            tracked = np.array([points_box(tr.raw) for tr in self.tracks]).reshape(-1, 4)
-            new = [(b, s) for b, s in zip(boxes, scores)
-                   if not len(tracked) or box_iou(b, tracked).max() < 0.3]
-            if self.lm.max_faces:
-                new = new[: max(0, self.lm.max_faces - len(self.tracks))]
-            if new:
-                pts, conf = self.lm.landmarks_for_boxes(image, np.array([b for b, _ in new]),
-                                                        calibration=getattr(self.lm.detector, "landmark_box", None))
-                for (b, s), p, c in zip(new, pts, conf):
-                    tr = Track(self._next_id, p, c, b, float(s))
-                    self._next_id += 1
-                    self.tracks.append(tr)
-        # 3) smooth in face-size units and report
+        # 1) follow; re-detect drifting tracks at once; end the ones that cannot be found again
+        for tr in self._follow(image):
+            if not self._redetect(image, tr):
+                tr.conf = np.zeros_like(tr.conf)  # ends below: a drifting track is not reported
+        self.tracks = [tr for tr in self.tracks if float(np.mean(tr.conf)) >= self.min_conf]
+        self._dedupe()
+        # 2) new faces: given boxes, the scan's share of this frame, or a periodic detection
+        if boxes is not None:
+            arr = np.asarray(boxes, dtype=np.float64)
+            arr = arr.reshape(0, 4) if arr.size == 0 else arr.reshape(-1, arr.shape[-1])
+            scores = arr[:, 4] if arr.shape[1] > 4 else np.ones(len(arr))
+            self._add(image, arr[:, :4], scores, None)
+        found = self._detections(image)
+        if found is not None:
+            self._add(image, found[0], found[1], getattr(self.lm.detector, "landmark_box", None))
+        # 3) box and score from the landmarks; smooth in face-size units and report
         faces = []
         for tr in self.tracks:
+            tr.box, tr.score = points_box(tr.raw), float(np.mean(tr.conf))
             pts = tr.raw
             if self.smooth:
                 if tr.filter is None:
-                    # units of the face size at the track's start: a per-frame scale would turn
+                    # units of the face size at the track's (re)start: a per-frame scale would turn
                     # tiny size fluctuations into large moves of far-from-origin coordinates
                     tr.filter = OneEuroFilter(*self.filter_args)
                     tr.scale = max(float(self.lm.layout.norm_distance(tr.raw, "bbox")), 1.0)
                 pts = tr.filter(tr.raw / tr.scale, t) * tr.scale
             tr.points = pts
-            faces.append(Face(tr.box, tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id))
+            faces.append(Face(tr.box.copy(), tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id))
         self.frame_index += 1
         return faces
 
 
 def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth: bool = False,
-                  tracker_kw: dict | None = None) -> dict:
-    """Landmarks for every frame of a video file -> `out/<stem>.jsonl` (+ annotated `<stem>_annotated.mp4`)."""
+                  tracker_kw: dict | None = None, boxes=None) -> dict:
+    """Landmarks for every frame of a video file -> `out/<stem>.jsonl` (+ annotated `<stem>_annotated.mp4`).
+
+    `boxes`: face boxes (x0, y0, x1, y1[, score]) of the first frame, which start the tracks (for
+    users who bring their own boxes; without a detector, faces that are lost are not found again).
+    """
     import json
     import os
     import tempfile
@@ -141,9 +300,9 @@ def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth:
     import cv2
     from tqdm import tqdm
 
-    from .errors import UserError
-    from .fileio import atomic_write_text
     from .draw import draw_faces
+    from .errors import UserError
+    from .fileio import _UMASK, atomic_write_text
 
     path, out = Path(path), Path(out)
     if not path.is_file() or path.stat().st_size == 0:
@@ -167,7 +326,7 @@ def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth:
     bar = tqdm(total=total, desc="video", unit="frame")
     try:
         while ok:
-            faces = tracker.update(frame, t=index / fps)
+            faces = tracker.update(frame, t=index / fps, boxes=boxes if index == 0 else None)
             lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
                                      "faces": [f.to_dict() for f in faces]}))
             if writer is not None:
@@ -175,6 +334,13 @@ def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth:
             index += 1
             bar.update(1)
             ok, frame = cap.read()
+    except BaseException:
+        if tmp_video and os.path.exists(tmp_video):
+            if writer is not None:
+                writer.release()
+                writer = None
+            os.unlink(tmp_video)
+        raise
     finally:
         bar.close()
         cap.release()
@@ -183,9 +349,11 @@ def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth:
     secs = time.perf_counter() - t0
     atomic_write_text(out / f"{path.stem}.jsonl", "\n".join(lines) + "\n")
     if tmp_video:
+        os.chmod(tmp_video, 0o666 & ~_UMASK)  # mkstemp makes 0600; every other output is 0644-like
         os.replace(tmp_video, out / f"{path.stem}_annotated.mp4")
     summary = {"frames": index, "seconds": secs, "fps": index / max(secs, 1e-9),
-               "detector_calls": tracker.detector_calls}
-    print(f"video: {index} frames, {summary['fps']:.1f} frames/s, detector ran {tracker.detector_calls}x -> "
+               "detector_calls": tracker.detector_calls, "detector_runs": tracker.detector_runs,
+               "redetections": tracker.redetections}
+    print(f"video: {index} frames, {summary['fps']:.1f} frames/s, {tracker.redetections} re-detection(s) -> "
           f"{out / (path.stem + '.jsonl')}")
     return summary

@@ -29,7 +29,9 @@ def register(sub) -> None:
     p.add_argument("--draw", action="store_true", help="also write annotated images / video")
     p.add_argument("--numbers", action="store_true", help="draw point indices on annotated images")
     p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
-    p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
+    p.add_argument("--boxes", default=None,
+                   help="JSON file of face boxes per image instead of a detector (for a video: the boxes of its "
+                        "first frame, which start the tracks)")
     p.add_argument("--refine", type=int, default=1,
                    help="extra passes re-cropped from the previous landmarks (default 1; 2-3 for poor boxes)")
     p.add_argument("--no-refine", action="store_true", help="one pass only (same as --refine 0)")
@@ -79,7 +81,16 @@ def run(args) -> int:
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         from ..video import predict_video
 
-        predict_video(lm, src, out, draw=args.draw, smooth=args.smooth)
+        first = None
+        if given is not None:  # the video's boxes start the tracks on its first frame
+            from ..errors import SampleError
+
+            try:
+                first = [[*d.box, d.score] for d in given.lookup(src.name)]
+            except SampleError:
+                raise UserError(f"{args.boxes}: no boxes for video '{src.name}' (key: its name or stem; "
+                                f"the boxes of its first frame)") from None
+        predict_video(lm, src, out, draw=args.draw, smooth=args.smooth, boxes=first)
         return 0
     if src.is_file():
         return _predict_one(lm, src, out, args, given)

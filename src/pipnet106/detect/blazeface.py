@@ -354,15 +354,36 @@ class BlazeFaceDetector:
             out.append(Detection(box, s, k))
         return out
 
-    def detect_level(self, image: np.ndarray, level: Level) -> list[Detection]:
-        """Raw detections of one pyramid level: the image shrunk once, then cut into windows."""
+    def jobs(self, width: int, height: int) -> list[tuple[int, int]]:
+        """Every network run of `__call__` as (level index, window index; -1 = whole image).
+
+        A video tracker can spread these over several frames (`detect_jobs`) to look for new
+        faces at a fraction of a full detection per frame."""
+        return [(i, k) for i, lv in enumerate(self.plan(width, height))
+                for k in (range(len(lv.windows)) if lv.windows else [-1])]
+
+    def detect_jobs(self, image: np.ndarray, jobs: list[tuple[int, int]]) -> list[Detection]:
+        """Merged, filtered detections of some of `jobs(w, h)` (all of them = `__call__`)."""
+        image = check_image(image)
+        plan = self.plan(image.shape[1], image.shape[0])
+        dets: list[Detection] = []
+        for i in sorted({i for i, _ in jobs}):
+            wins = [k for j, k in jobs if j == i]
+            dets += self.detect_level(image, plan[i], None if -1 in wins else wins)
+        return finish(nms(dets, self.nms_iou, weighted=True), image, self.score_threshold)
+
+    def detect_level(self, image: np.ndarray, level: Level, only: list[int] | None = None) -> list[Detection]:
+        """Raw detections of one pyramid level: the image shrunk once, then cut into windows
+        (`only`: indices of the windows to run; None = all)."""
         if not level.windows:
             return self.detect_window(image)
         size, h, w = self.spec.size, image.shape[0], image.shape[1]
         small, s = _shrink(image, level.scale)
         t = CropTransform(s, 0.0, 0.0, size)
         out = []
-        for win in level.windows:
+        for k, win in enumerate(level.windows):
+            if only is not None and k not in only:
+                continue
             x0, y0 = int(round(win[0] * s)), int(round(win[1] * s))
             canvas = np.zeros((size, size, 3), np.uint8)
             part = small[y0:y0 + size, x0:x0 + size]
