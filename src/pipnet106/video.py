@@ -106,7 +106,7 @@ class Tracker:
     """
 
     def __init__(self, landmarker: Landmarker, smooth: bool = True, min_cutoff: float = 0.1, beta: float = 20.0,
-                 d_cutoff: float = 1.0, min_conf: float = 0.25, detect_every: int = 30, scan_frames: int = 5,
+                 d_cutoff: float = 1.0, min_conf: float = 0.25, detect_every: int = 30, scan_frames: int = 10,
                  drift: DriftRule | None = DriftRule()) -> None:
         self.lm = landmarker
         self.smooth = smooth
@@ -201,10 +201,11 @@ class Tracker:
         first = self.frame_index == 0 or not self.tracks
         if self.scan_frames and hasattr(det, "jobs") and hasattr(det, "detect_jobs") and not first:
             jobs = det.jobs(image.shape[1], image.shape[0])
-            n = max(1, math.ceil(len(jobs) / self.scan_frames))
-            start = self._scan_pos % len(jobs)
-            part = (jobs + jobs)[start:start + n]
-            self._scan_pos = start + n
+            k = self._scan_pos % self.scan_frames  # this frame's slot: one full pass every scan_frames frames
+            self._scan_pos += 1
+            part = [j for i, j in enumerate(jobs) if i * self.scan_frames // len(jobs) == k]
+            if not part:
+                return None
             self.detector_runs += len(part)
             dets = det.detect_jobs(image, part)
             boxes = np.array([d.box for d in dets], dtype=np.float64).reshape(-1, 4)
