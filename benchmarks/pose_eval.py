@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             c = Counter(w.split()[0] for f in faces for w in f["why"])
             print(f"| {name} | {len(faces)} | {sum(not f['reliable'] for f in faces)} | {dict(c)} |")
         result["photos"] = per
-    atomic_write_json(a.out, result)
+    atomic_write_json(a.out, result, indent=None)  # one line: every face of 24 photos
     print(f"wrote {a.out}")
     return 0
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {g['min_cutoff']:>4} {g['beta']:>6}: {100 * g['jitter_still']:.3f}%  {g['lag_vs_raw']:.2f}x")
     print(f"re-tuned: min_cutoff {tuned[0]}, beta {tuned[1]}")
     atomic_write_json(a.out, {"benchmark": "video_jitter", "frames": a.frames, "threads": a.threads,
-                              "rows": rows, "speed": speed, "grid": grid, "tuned": tuned})
+                              "rows": rows, "speed": speed, "grid": grid, "tuned": tuned}, indent=None)
     print(f"wrote {a.out}")
     return 0
 

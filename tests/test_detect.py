@@ -167,6 +167,15 @@ def test_pyramid_finds_small_faces_the_whole_image_run_misses(pair2):
     assert found(bf.BlazeFaceDetector(min_face_size=80, threads=1)) <= 2
 
 
+def test_parts_of_a_big_face_are_not_small_faces():
+    big = Detection([100, 100, 400, 400], 0.9)
+    eye = Detection([150, 180, 200, 230], 0.7)          # inside the big face, a sixth of its size
+    neighbour = Detection([410, 120, 470, 180], 0.8)    # small face next to it: kept
+    crowd = [Detection([0, 0, 30, 30], 0.9), Detection([25, 0, 55, 30], 0.9)]  # same size, overlapping: kept
+    out = bf.drop_nested([big, eye, neighbour, *crowd])
+    assert [d.box.tolist() for d in out] == [big.box.tolist(), neighbour.box.tolist()] + [c.box.tolist() for c in crowd]
+
+
 def test_min_face_size_steers_a_named_detector():
     from pipnet106.detect import as_detector
 

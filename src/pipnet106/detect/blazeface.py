@@ -370,7 +370,7 @@ class BlazeFaceDetector:
         for i in sorted({i for i, _ in jobs}):
             wins = [k for j, k in jobs if j == i]
             dets += self.detect_level(image, plan[i], None if -1 in wins else wins)
-        return finish(nms(dets, self.nms_iou, weighted=True), image, self.score_threshold)
+        return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.score_threshold)
 
     def detect_level(self, image: np.ndarray, level: Level, only: list[int] | None = None) -> list[Detection]:
         """Raw detections of one pyramid level: the image shrunk once, then cut into windows
@@ -401,7 +401,28 @@ class BlazeFaceDetector:
         dets: list[Detection] = []
         for level in self.plan(w, h):
             dets += self.detect_level(image, level)
-        return finish(nms(dets, self.nms_iou, weighted=True), image, self.score_threshold)
+        return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.score_threshold)
+
+
+def drop_nested(dets: list[Detection], inside: float = 0.6, ratio: float = 2.5) -> list[Detection]:
+    """Drop detections lying mostly (`inside` of their area) within one at least `ratio` times their
+    size: at fine pyramid levels parts of a big face (an eye, a nostril pair) can look like a small
+    face; neighbouring faces in a crowd never nest like that."""
+    if len(dets) < 2:
+        return dets
+    boxes = np.stack([d.box for d in dets])
+    side = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None))
+    keep = []
+    for i, d in enumerate(dets):
+        big = side >= ratio * side[i]
+        if big.any():
+            b = boxes[big]
+            ix = np.clip(np.minimum(b[:, 2], d.box[2]) - np.maximum(b[:, 0], d.box[0]), 0, None)
+            iy = np.clip(np.minimum(b[:, 3], d.box[3]) - np.maximum(b[:, 1], d.box[1]), 0, None)
+            if (ix * iy).max() > inside * side[i] ** 2:
+                continue
+        keep.append(d)
+    return keep
 
 
 def _shrink(image: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
