@@ -146,3 +146,30 @@ def test_cli_given_boxes_and_list(tmp_path, capsys):
     assert rec["faces_found"] == 1
     assert main(["retouch", "--list"]) == 0
     assert "--face-slim" in capsys.readouterr().out
+
+
+def test_confidence_flicker_fades_instead_of_popping(lm):
+    """A face whose confidence jumps across the limit every frame: its edit changes by at most
+    dt / ramp_s per frame (rate-limited reliability), never 0 -> 1 at once."""
+    from pipnet106.predict import Face
+
+    img = cv2.imread(str(PAIR))
+    base = lm.predict(img)[0]
+    vr = VideoRetoucher(lm, Adjustments(face_slim=0.8), ramp_s=0.3)
+    flip = [0.3, 0.7]
+    calls = {"n": 0}
+
+    def fake_update(frame, t):
+        calls["n"] += 1
+        c = np.full_like(base.conf, flip[calls["n"] % 2])
+        return [Face(base.box, 1.0, base.points, c, base.layout, track_id=0)]
+
+    vr.tracker.update = fake_update
+    applied = []
+    for i in range(12):
+        vr.update(img, i / 30)
+        applied.append(vr.last_report[0].weight if vr.last_report else 0.0)
+    steps = np.abs(np.diff(applied))
+    assert steps.max() < 0.3, applied                  # ramp-in (smoothstep) and trust limit together
+    assert steps[9:].max() <= (1 / 30) / 0.3 + 1e-6, applied   # after the ramp: the trust limit alone
+    assert applied[-1] > 0.5

@@ -30,11 +30,14 @@ MOUTH_LEFT, MOUTH_RIGHT = 84, 90
 NUM_POINTS = 106
 
 # Mean point confidence below LO: no edit; above HI: full edit. The starter scores frontal faces
-# 0.6-0.7 and profiles (where it draws a frontal contour across the cheek) 0.2-0.45.
-CONF_LO, CONF_HI = 0.45, 0.55
-# Head yaw (degrees, when the face carries a pose, e.g. pose.Pose) where the fade starts / ends;
-# beyond ~45 degrees one eye and half the contour are hidden.
+# 0.6-0.7 and profiles (where it draws a frontal contour across the cheek) 0.2-0.45; LO is the
+# limit below which `pose.DEFAULT_RULE` calls a face unreliable, so the fade reaches 0 there
+# instead of dropping from full strength.
+CONF_LO, CONF_HI = 0.50, 0.58
+# Head yaw / pitch (degrees, from `Face.pose` when present) where the fade starts / ends; beyond
+# ~45 degrees of yaw one eye and half the contour are hidden.
 YAW_LO, YAW_HI = 30.0, 45.0
+PITCH_LO, PITCH_HI = 25.0, 35.0
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,21 @@ def face_points(face) -> tuple[np.ndarray, np.ndarray]:
     return pts, conf
 
 
-def _yaw_degrees(face) -> float | None:
-    """Head yaw from `face.pose` when the landmarker provides one (object, dict or (yaw, pitch, roll))."""
+def _pose_angles(face) -> tuple[float, float] | None:
+    """(yaw, pitch) in degrees from `face.pose` when the landmarker provides one
+    (an object with .yaw/.pitch, a dict, or a (yaw, pitch, roll) sequence)."""
     pose = getattr(face, "pose", None)
     if pose is None:
         return None
-    if isinstance(pose, dict):
-        yaw = pose.get("yaw")
-    elif hasattr(pose, "yaw"):
-        yaw = pose.yaw
-    else:
-        try:
-            yaw = float(np.asarray(pose, dtype=np.float64).reshape(-1)[0])
-        except (TypeError, ValueError, IndexError):
-            return None
-    return None if yaw is None else float(yaw)
+    try:
+        if isinstance(pose, dict):
+            return float(pose.get("yaw", 0.0)), float(pose.get("pitch", 0.0))
+        if hasattr(pose, "yaw"):
+            return float(pose.yaw), float(getattr(pose, "pitch", 0.0))
+        v = np.asarray(pose, dtype=np.float64).reshape(-1)
+        return float(v[0]), float(v[1]) if len(v) > 1 else 0.0
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _ramp(x: float, lo: float, hi: float) -> float:
@@ -97,20 +100,22 @@ def _ramp(x: float, lo: float, hi: float) -> float:
 def reliability(face, conf: np.ndarray) -> float:
     """How much of the edit a face gets, in [0, 1].
 
-    A face flagged `reliable=False` gets none; a head turned beyond `YAW_HI` gets none and
-    is faded from `YAW_LO`; without a pose, the mean point confidence decides.
+    Smooth fades (no pop when a value crosses a limit): mean point confidence CONF_LO -> CONF_HI,
+    head yaw YAW_HI -> YAW_LO and pitch PITCH_HI -> PITCH_LO when the face carries a pose. A face
+    flagged `reliable=False` for another reason (e.g. too small) gets nothing.
     """
-    if getattr(face, "reliable", True) is False:
-        return 0.0
     w = _ramp(float(np.mean(conf)), CONF_LO, CONF_HI)
-    yaw = _yaw_degrees(face)
-    if yaw is not None and np.isfinite(yaw):
-        w *= 1.0 - _ramp(abs(yaw), YAW_LO, YAW_HI)
+    angles = _pose_angles(face)
+    if angles is not None and all(np.isfinite(angles)):
+        yaw, pitch = angles
+        w *= (1.0 - _ramp(abs(yaw), YAW_LO, YAW_HI)) * (1.0 - _ramp(abs(pitch), PITCH_LO, PITCH_HI))
+    if w > 0 and getattr(face, "reliable", True) is False:
+        return 0.0
     return w
 
 
-def face_frame(face) -> FaceFrame:
-    """The frame of one face (a `Face` or a (106, 2) array)."""
+def face_frame(face, weight: float | None = None) -> FaceFrame:
+    """The frame of one face (a `Face` or a (106, 2) array); `weight` given skips `reliability`."""
     pts, conf = face_points(face)
     le, re = pts[LEFT_EYE_CENTRE], pts[RIGHT_EYE_CENTRE]
     origin = (le + re) / 2
@@ -125,4 +130,4 @@ def face_frame(face) -> FaceFrame:
     # the outer-eye distance shrinks when the head turns, the eye-mouth distance when it nods:
     # the larger of the two (calibrated to agree on frontal faces) is a steady face size
     scale = max(outer, 1.35 * float(np.hypot(*(mouth - origin))), 1.0)
-    return FaceFrame(origin, u, v, scale, reliability(face, conf))
+    return FaceFrame(origin, u, v, scale, reliability(face, conf) if weight is None else float(weight))

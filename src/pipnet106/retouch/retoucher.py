@@ -71,11 +71,13 @@ def _fade(adj: Adjustments, w: float) -> Adjustments:
 
 def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
                    select: str | Sequence[int] | None = "all",
-                   weights: Sequence[float] | None = None) -> tuple[np.ndarray, list[FaceReport]]:
+                   weights: Sequence[float] | None = None,
+                   reliabilities: Sequence[float] | None = None) -> tuple[np.ndarray, list[FaceReport]]:
     """Retouched copy of `image` (BGR uint8) and a report per edited face.
 
     `faces`: `Face` objects or (106, 2) arrays (LaPa/JD order). `weights`: an extra per-face
-    factor in [0, 1] (the video ramp), multiplied with each face's reliability.
+    factor in [0, 1] (the video ramp), multiplied with each face's reliability (computed from the
+    face, or given in `reliabilities`, e.g. smoothed over time by the video path).
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -88,7 +90,7 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
     for i in chosen:
         face = faces[i]
         pts, _ = face_points(face)
-        frame = face_frame(face)
+        frame = face_frame(face, None if reliabilities is None else float(np.clip(reliabilities[i], 0.0, 1.0)))
         extra = 1.0 if weights is None else float(np.clip(weights[i], 0.0, 1.0))
         w = frame.weight * extra
         adj = _fade(adjustments, w)

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..video import Tracker
+from .frame import face_frame
 from .params import Adjustments
 from .retoucher import FaceReport, retouch_report, select_faces
 from .warp import FaceField
@@ -56,6 +57,8 @@ class VideoRetoucher:
         self.last_weight: dict[int, float] = {}
         self.last_face: dict[int, object] = {}
         self.ghosts: dict[int, _Ghost] = {}
+        self.trust: dict[int, float] = {}      # reliability per track, rate-limited
+        self.last_t: float | None = None
         self.last_faces: list = []
         self.last_weights: list[float] = []
         self.last_report: list[FaceReport] = []
@@ -76,6 +79,18 @@ class VideoRetoucher:
             ids = set(self.select) if not isinstance(self.select, str) else {int(v) for v in self.select.split(",") if v.strip()}
             chosen = [f for f in faces if f.track_id in ids]
         weights = [self.ramp(f.track_id, t) for f in chosen]
+        # reliability (confidence, pose) changes by at most 1/ramp_s per second: a face whose
+        # confidence hovers at a limit fades instead of flickering
+        dt = 0.0 if self.last_t is None else max(0.0, t - self.last_t)
+        step = 1.0 if self.ramp_s <= 0 else dt / self.ramp_s
+        trust = []
+        for f in chosen:
+            target = face_frame(f).weight
+            prev = self.trust.get(f.track_id)
+            now = target if prev is None else float(np.clip(target, prev - step, prev + step))
+            self.trust[f.track_id] = now
+            trust.append(now)
+        self.last_t = t
         # tracks that ended: ramp out on their last points
         for tid in list(self.last_face):
             if tid not in live and tid not in self.ghosts:
@@ -89,9 +104,13 @@ class VideoRetoucher:
                 continue
             chosen.append(g)
             weights.append(w)
+            trust.append(1.0)       # already in weight_at_loss
         self.last_face = {f.track_id: f for f in faces}
-        self.last_weight = {f.track_id: w for f, w in zip(chosen, weights) if f.track_id in live}
-        out, report = retouch_report(frame, chosen, self.adjustments, "all", weights)
+        self.last_weight = {f.track_id: w * r for f, w, r in zip(chosen, weights, trust) if f.track_id in live}
+        for tid in list(self.trust):
+            if tid not in live:
+                del self.trust[tid]
+        out, report = retouch_report(frame, chosen, self.adjustments, "all", weights, trust)
         self.last_faces, self.last_weights, self.last_report = chosen, weights, report
         return out
 
