@@ -62,6 +62,11 @@ def select_faces(faces: Sequence, which: str | Sequence[int] | None) -> list[int
     return sorted(set(idx))
 
 
+def _disjoint(r: tuple[int, int, int, int], s: tuple[int, int, int, int], margin: int = 2) -> bool:
+    """Whether two boxes (x0, y0, x1, y1) are apart by at least `margin` pixels."""
+    return r[2] + margin <= s[0] or s[2] + margin <= r[0] or r[3] + margin <= s[1] or s[3] + margin <= r[1]
+
+
 def _fade(adj: Adjustments, w: float) -> Adjustments:
     """The adjustments a face with weight w gets (shape and makeup both scale)."""
     if w >= 1.0:
@@ -104,14 +109,20 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
         makeup.skin_effects(out, pts, frame, adj.smooth_skin, adj.blush, adj.blush_color)
         if adj.lipstick is not None and adj.lipstick_amount > 0:
             makeup.lipstick(out, pts, frame, adj.lipstick, adj.lipstick_amount)
-    # one fused field and one remap per face, each from the previous result
+    # one fused field and one remap per face, each from the previous result; while nothing has
+    # changed a face's region yet, it is read straight from the input (no copy of the region)
+    touched: list[tuple[int, int, int, int]] = []
+    if any(rep.weight > 0 and adj.has_makeup for *_, adj, rep in plans):
+        touched.append((0, 0, out.shape[1], out.shape[0]))
     for _, face, pts, frame, adj, rep in plans:
         if rep.weight <= 0 or not adj.has_shape:
             continue
         fld: FaceField | None = face_field(pts, adj, out.shape, frame=frame)
         if fld is None:
             continue
-        apply_field(out, fld, out=out)
+        clean = all(_disjoint(fld.roi, t) for t in touched)
+        apply_field(image if clean else out, fld, out=out)
+        touched.append(fld.roi)
         rep.warp_roi = [int(v) for v in fld.roi]
         rep.warp_factor = fld.factor
         rep.max_shift_px = fld.max_displacement()

@@ -156,22 +156,31 @@ def shape_primitives(points: np.ndarray, frame: FaceFrame, adj: Adjustments) -> 
     return prims
 
 
-def _evaluate(prims: list[Primitive], A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Backward displacement (dA, dB) in the face frame at local coordinates A, B."""
+def _evaluate(prims: list[Primitive], A: np.ndarray, B: np.ndarray,
+              boxes: list[tuple[int, int, int, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Backward displacement (dA, dB) in the face frame at local coordinates A, B.
+
+    `boxes` (row0, row1, col0, col1 per primitive) limit each primitive to the grid cells its
+    ellipse can reach; outside them its falloff is 0 anyway.
+    """
     dA = np.zeros_like(A)
     dB = np.zeros_like(B)
-    for p in prims:
+    for n, p in enumerate(prims):
+        sl = np.s_[:, :] if boxes is None else np.s_[boxes[n][0]:boxes[n][1], boxes[n][2]:boxes[n][3]]
+        a, b = A[sl], B[sl]
+        if a.size == 0:
+            continue
         ca, cb = p.centre
         ra, rb = p.radii
-        xa, xb = A - ca, B - cb
+        xa, xb = a - ca, b - cb
         f = _falloff((xa / ra) ** 2 + (xb / rb) ** 2)
         if p.kind == "move":
-            dA -= p.vec[0] * f
-            dB -= p.vec[1] * f
+            dA[sl] -= p.vec[0] * f
+            dB[sl] -= p.vec[1] * f
         else:  # a content scale of (1 + k) samples the source at (x - c) / (1 + k)
             ka, kb = p.vec
-            dA -= xa * (ka / (1.0 + ka)) * f
-            dB -= xb * (kb / (1.0 + kb)) * f
+            dA[sl] -= xa * (ka / (1.0 + ka)) * f
+            dB[sl] -= xb * (kb / (1.0 + kb)) * f
     return dA, dB
 
 
@@ -264,18 +273,14 @@ def _safe_factor(d: np.ndarray, step: float) -> float:
     return lo
 
 
-def _support_box(prims: list[Primitive], frame: FaceFrame) -> np.ndarray:
-    """Image-space bounding box (x0, y0, x1, y1) of the primitives' ellipses."""
-    boxes = []
+def _ellipse_boxes(prims: list[Primitive], frame: FaceFrame) -> np.ndarray:
+    """Image-space bounding box (x0, y0, x1, y1) of each primitive's ellipse, (P, 4)."""
     u, v = frame.u, frame.v
-    for p in prims:
-        c = frame.image(np.array(p.centre))
-        ra, rb = p.radii
-        hx = np.hypot(ra * u[0], rb * v[0])
-        hy = np.hypot(ra * u[1], rb * v[1])
-        boxes.append([c[0] - hx, c[1] - hy, c[0] + hx, c[1] + hy])
-    b = np.array(boxes)
-    return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+    c = frame.image(np.array([p.centre for p in prims], dtype=np.float64))
+    r = np.array([p.radii for p in prims], dtype=np.float64)
+    hx = np.hypot(r[:, 0] * u[0], r[:, 1] * v[0])
+    hy = np.hypot(r[:, 0] * u[1], r[:, 1] * v[1])
+    return np.stack([c[:, 0] - hx, c[:, 1] - hy, c[:, 0] + hx, c[:, 1] + hy], axis=1)
 
 
 def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame | None = None) -> FaceField | None:
@@ -289,7 +294,8 @@ def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame 
         return None
     h, w = shape[:2]
     step = max(2, int(round(frame.scale / SAMPLES_PER_SCALE)))
-    bx0, by0, bx1, by1 = _support_box(prims, frame)
+    eb = _ellipse_boxes(prims, frame)
+    bx0, by0, bx1, by1 = eb[:, 0].min(), eb[:, 1].min(), eb[:, 2].max(), eb[:, 3].max()
     # two empty cells of margin: the field is 0 at the region's edge, and the grid reaches one
     # cell beyond the region so the upsample is never clamped inside it
     gx0 = int(np.floor(bx0)) - 2 * step
@@ -301,7 +307,12 @@ def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame 
     X, Y = np.meshgrid(xs - frame.origin[0], ys - frame.origin[1])
     A = X * frame.u[0] + Y * frame.u[1]
     B = X * frame.v[0] + Y * frame.v[1]
-    dA, dB = _evaluate(prims, A, B)
+    # grid cells each primitive can reach (sample k sits at continuous coordinate xs[k])
+    c0 = np.clip(np.floor((eb[:, 0] - xs[0]) / step), 0, cols).astype(int)
+    c1 = np.clip(np.ceil((eb[:, 2] - xs[0]) / step) + 1, 0, cols).astype(int)
+    r0 = np.clip(np.floor((eb[:, 1] - ys[0]) / step), 0, rows).astype(int)
+    r1 = np.clip(np.ceil((eb[:, 3] - ys[0]) / step) + 1, 0, rows).astype(int)
+    dA, dB = _evaluate(prims, A, B, list(zip(r0, r1, c0, c1)))
     d = np.stack([dA * frame.u[0] + dB * frame.v[0], dA * frame.u[1] + dB * frame.v[1]], axis=-1)
     factor = _safe_factor(d, step)
     d = (d * factor).astype(np.float32)
