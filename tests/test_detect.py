@@ -313,3 +313,18 @@ def test_bad_boxes_files_give_one_line_errors(tmp_path, content, message):
         load_boxes(p)
     text = str(e.value)
     assert message in text and str(p) in text and "\n" not in text
+
+
+def test_verified_photo_boxes_fixture_is_consistent():
+    """The boxes the small-face benchmark scores against (photos stay in ../shared): counts as in the README."""
+    data = json.loads((FIX / "photo_faces.json").read_text())
+    photos = data["photos"]
+    assert len(photos) == 24 and "MIT" in data["about"]
+    faces = [np.asarray(b, float) for v in photos.values() for b in v["faces"]]
+    assert len(faces) == 705
+    assert sum(np.sqrt((b[2] - b[0]) * (b[3] - b[1])) >= 24 for b in faces) == 367
+    for name, v in photos.items():
+        boxes = np.asarray(v["faces"], float).reshape(-1, 4)
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all(), name
+        for i, b in enumerate(boxes if len(boxes) > 1 else []):  # no face listed twice
+            assert box_iou(b, np.delete(boxes, i, 0)).max() < 0.5, (name, i)
