@@ -169,12 +169,13 @@ def _check_register(s: dict, out: Path) -> None:
 
 def test_overwrite_strict_and_cli(source, tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["prepare", str(source), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    # the source holds broken samples: the dataset is written, and exit 1 says some were skipped
+    assert main(["prepare", str(source), "--out", str(out), "--workers", "2", "--quiet"]) == 1
     first = _manifest(out)
     assert main(["prepare", str(source), "--out", str(out), "--quiet"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["prepare", str(source), "--out", str(out), "--quiet", "--overwrite", "--seed", "3",
-                 "--crop", "face", "--size", "64"]) == 0
+                 "--crop", "face", "--size", "64"]) == 1
     second = _manifest(out)
     assert second["input_size"] == 64 and second["crop"] == "face"
     assert {s["image"] for s in second["samples"]} == {s["image"] for s in first["samples"]}

@@ -492,8 +492,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    prepare(args.sources, args.out, size=args.size, crop=args.crop, enlarge=args.enlarge, test_frac=args.test_frac,
+    """Exit 0 when every sample went in, 1 when the dataset was written but some samples were skipped."""
+    summary = prepare(args.sources, args.out, size=args.size, crop=args.crop, enlarge=args.enlarge, test_frac=args.test_frac,
             seed=args.seed, train_names=args.train_list, test_names=args.test_list, labels_dir=args.labels_dir,
             fmt=args.fmt, layout=args.layout, num_nb=args.num_nb, overwrite=args.overwrite, strict=args.strict,
             workers=args.workers, recursive=args.recursive, progress=not args.quiet, verbose=not args.quiet)
-    return 0
+    return 1 if summary.skipped else 0
