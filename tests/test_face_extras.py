@@ -4,14 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from pipnet106.cli import main
 from pipnet106.draw import FaceStyle, draw_faces
 from pipnet106.errors import UserError
-from pipnet106.layout import LAPA106
+from pipnet106.layout import LAPA106, get_layout
 from pipnet106.predict import Face, region_map, view_name
 from pipnet106.synth import render_face
 
@@ -35,7 +34,7 @@ def test_pose_and_reliable_travel_in_json():
     assert d["reliable"] is False and d["pose"]["yaw"] > 45
     assert any("yaw" in r for r in d["unreliable_because"]) and any("confidence" in r for r in d["unreliable_because"])
     json.dumps(d)  # plain types only
-    other = Face(np.zeros(4), 1.0, np.random.rand(68, 2) * 50, np.ones(68), __import__("pipnet106.layout", fromlist=["x"]).get_layout("ibug68"))
+    other = Face(np.zeros(4), 1.0, np.random.rand(68, 2) * 50, np.ones(68), get_layout("ibug68"))
     assert other.pose is None and other.to_dict()["pose"] is None
 
 

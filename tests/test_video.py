@@ -15,7 +15,7 @@ from pipnet106.cli import main
 from pipnet106.crop import points_box
 from pipnet106.synth import render_face
 from pipnet106.synthvideo import ClipScript, FaceScript, default_script, render_clip, tracking_metrics
-from pipnet106.video import Tracker, predict_video
+from pipnet106.video import Tracker
 
 
 @pytest.fixture(scope="module")
