@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean-venv teacher-env
+.PHONY: install demo test bench clean-venv teacher-env starter
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,18 @@ clean-venv:
 	touch $@
 
 teacher-env: .venv-teacher/.installed
+
+# Your own starter model from your own unlabelled photos (no research-only weights involved):
+#   make starter SRC=photos/ [OUT=my_starter]
+# teacher labels -> prepare -> train from scratch -> eval -> ONNX. Re-running continues where it stopped.
+OUT ?= my_starter
+starter: teacher-env $(STAMP)
+	@test -n "$(SRC)" || { echo "usage: make starter SRC=photos/ [OUT=my_starter]"; exit 2; }
+	$(BIN)/pipnet106 autolabel "$(SRC)" --out "$(OUT)/labels" --resume || test $$? -eq 1
+	test -f "$(OUT)/data/manifest.json" || $(BIN)/pipnet106 prepare "$(SRC)" --labels-dir "$(OUT)/labels/labels" \
+		--out "$(OUT)/data" --crop face --size 128
+	if [ -f "$(OUT)/run/last.pt" ]; then $(BIN)/pipnet106 train --resume "$(OUT)/run"; \
+	else $(BIN)/pipnet106 train --config configs/starter_own.yaml --data "$(OUT)/data" --out "$(OUT)/run"; fi
+	$(BIN)/pipnet106 eval --weights "$(OUT)/run/best.pt" --data "$(OUT)/data" --out "$(OUT)/eval"
+	$(BIN)/pipnet106 export --weights "$(OUT)/run/best.pt" --out "$(OUT)/starter.onnx"
+	@echo "your starter: $(OUT)/starter.onnx  (pipnet106 predict photo.jpg --weights $(OUT)/starter.onnx)"

@@ -321,3 +321,16 @@ def test_onnx_backend_runs_without_torch(models, tmp_path):
                        env={**__import__("os").environ, "PYTHONPATH": env_path})
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("OK lapa106 (2, 106, 2)")
+
+
+def test_training_data_terms_travel_into_metadata():
+    """The config's data_terms (what the training photos allow) is one ONNX metadata field; absent when empty."""
+    from types import SimpleNamespace
+
+    from pipnet106.layout import get_layout
+
+    loaded = SimpleNamespace(cfg=Config(data_terms="non-commercial research"), layout=get_layout("lapa106"),
+                             model=SimpleNamespace(backbone=SimpleNamespace(out_channels=320)))
+    assert export_mod.metadata(loaded, "uint8_nhwc_bgr")["training_data_terms"] == "non-commercial research"
+    loaded.cfg = Config()
+    assert "training_data_terms" not in export_mod.metadata(loaded, "uint8_nhwc_bgr")

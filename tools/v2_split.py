@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--test-frac", type=float, default=0.1)
     ap.add_argument("--test-persons", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--held-persons", help="lfw: file of held-out person names (instead of drawing them from this pool)")
     a = ap.parse_args()
     recs = [json.loads(line) for line in open(Path(a.labels) / "autolabel.jsonl")]
     found = [r for r in recs if r["status"] == "ok"]
@@ -42,7 +43,10 @@ def main() -> None:
     if a.by == "lfw":  # exactly tools/starter_split.py's person draw
         person = {s: re.sub(r"_\d+$", "", Path(s).name) for s in stem.values()}
         persons = sorted(set(person.values()))
-        held = set(rng.choice(persons, size=int(round(len(persons) * a.test_frac)), replace=False).tolist())
+        if a.held_persons:
+            held = {ln.strip() for ln in open(a.held_persons) if ln.strip()}
+        else:
+            held = set(rng.choice(persons, size=int(round(len(persons) * a.test_frac)), replace=False).tolist())
         is_test = {s: person[s] in held for s in kept}
     elif a.by == "folder":
         person = {s: Path(s).parts[0] for s in stem.values()}

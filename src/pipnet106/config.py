@@ -28,6 +28,8 @@ class Config:
     """Face box enlargement of the inference crop. 0 = take it from the prepared data (training
     reads it from manifest.json, or measures it for letterboxed photos); a checkpoint always
     records the value its model was trained with."""
+    data_terms: str = ""
+    """Terms of the photos the weights were trained on; exported as ONNX metadata `training_data_terms`."""
     # network
     backbone: str = "mobilenet_v2"
     width: int = 0

@@ -172,6 +172,8 @@ def metadata(loaded: LoadedModel, input_format: str) -> dict[str, str]:
         "net_stride": str(cfg.net_stride),
         "grid": str(cfg.input_size // cfg.net_stride),
     }
+    if getattr(cfg, "data_terms", ""):
+        meta["training_data_terms"] = cfg.data_terms
     if cfg.grayscale:
         wr, wg, wb, shift = cv2_gray_weights()
         meta["gray_weights"] = f"{wr},{wg},{wb}>>{shift}"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# How starter v2 was made (provenance). Pools are public GitHub repositories, extracted outside the
+# repo (see the model card in README.md for sources, counts and terms); DATA holds pools/, labels/,
+# split/, prep/. Every step is resumable: autolabel --resume, train --resume.
+set -euo pipefail
+DATA=${DATA:-/work/data}
+PY=.venv/bin/python
+label() { .venv/bin/pipnet106 autolabel "$2" --out "$DATA/labels/$1" --resume --max-disagree 0.05 ${3:+--max-images $3} || test $? -eq 1; }
+label prima    "$DATA/pools/prima/HPE/Prima_Dataset"            # Pointing'04, Person01..15 (Front/ left out)
+label webmorph "$DATA/pools/webmorph/inst"                       # 3dsk/ left out (educational-use source photos)
+label mebeauty "$DATA/pools/mebeauty/original_images"
+label utk1     "$DATA/pools/utk/crop_part1"                      # used: the first 1,947 photos in path order
+label lfw      "$DATA/pools/lfw_sub"                             # v1's 371 held-out persons + 1,500 other photos
+label cuhk     "$DATA/pools/cuhk/net_7876" 1200
+label aaf      "$DATA/pools/aaf/All-Age-Faces Dataset/original images" 1500
+$PY tools/v2_split.py "$DATA/labels/prima" --out "$DATA/split/prima" --by folder --test-persons 3
+$PY tools/v2_split.py "$DATA/labels/lfw" --out "$DATA/split/lfw" --by lfw --held-persons "$DATA/pools/lfw_sub_v1_heldout_persons.txt"
+$PY tools/v2_split.py "$DATA/labels/webmorph" --out "$DATA/split/webmorph" --by image --test-frac 0.2
+for p in mebeauty cuhk aaf; do $PY tools/v2_split.py "$DATA/labels/$p" --out "$DATA/split/$p" --by image; done
+$PY tools/v2_split.py "$DATA/labels/utk1" --out "$DATA/split/utk" --by image
+# prepare each pool (face crop, 128) with its split: see $DATA/prep_pool.sh; then one pose-balanced mix
+$PY tools/v2_mix.py --pools lfw="$DATA/prep/lfw" utk="$DATA/prep/utk" mebeauty="$DATA/prep/mebeauty" \
+    prima="$DATA/prep/prima" cuhk="$DATA/prep/cuhk" aaf="$DATA/prep/aaf" webmorph="$DATA/prep/webmorph" \
+    --splits "$DATA/split" --out "$DATA/prep/mix"
+$PY tools/gray_to_color.py src/pipnet106/assets/starter.pt --out "$DATA/runs/starter_color.pt"   # v1, colour input, same function
+OMP_NUM_THREADS=2 .venv/bin/pipnet106 train --config configs/starter_v2.yaml --data "$DATA/prep/mix" --out "$DATA/runs/v2" \
+    --init "$DATA/runs/starter_color.pt"
+$PY tools/v2_eval.py --weights v1=src/pipnet106/assets/starter.pt v2="$DATA/runs/v2/best.pt" --splits "$DATA/split" \
+    --pools lfw="$DATA/prep/lfw" utk="$DATA/prep/utk" mebeauty="$DATA/prep/mebeauty" prima="$DATA/prep/prima" \
+    cuhk="$DATA/prep/cuhk" aaf="$DATA/prep/aaf" webmorph="$DATA/prep/webmorph" --out "$DATA/eval/v1_v2.json"
