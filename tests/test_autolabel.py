@@ -41,30 +41,28 @@ from pipnet106.layout import LAPA106  # noqa: E402
 
 
 def _symmetric_face(cx=50.0, cy=60.0, scale=30.0) -> np.ndarray:
-    """A left-right symmetric 106-point face centred on x = cx (so a consistent teacher agrees with its mirror)."""
-    rng = np.random.default_rng(0)
-    p = rng.uniform(-1, 1, size=(106, 2))
-    flip = np.asarray(LAPA106.flip_index)
-    p = (p + np.c_[-p[flip, 0], p[flip, 1]]) / 2  # symmetrize: mirror of the face is the face
-    p[66], p[79] = (-0.6, -0.3), (0.6, -0.3)      # outer eye corners one unit apart... times 1.2
-    p[74], p[83] = (-0.4, -0.3), (0.4, -0.3)
-    p[0], p[32], p[54], p[60] = (-1, -0.3), (1, -0.3), (0, 0.1), (0, 0.3)
-    return p * scale + (cx, cy)
+    """The pose module's 3-D mean face seen from the front: symmetric under the flip map, yaw 0."""
+    from pipnet106.pose import reference_3d
+
+    p = reference_3d()[:, :2]
+    return p / np.ptp(p[:, 0]) * 2 * scale + (cx, cy)
 
 
-def test_pose_from_points_closed_form():
-    p = _symmetric_face(0, 0, 1.0)
-    yaw, roll = autolabel.estimate_pose(p)
-    assert abs(yaw) < 1e-6 and abs(roll) < 1e-6
-    q = p.copy()
-    q[[54, 60], 0] = 0.5  # nose at half the half-width: r = 0.5 -> 25 degrees
-    a = np.radians(20)
-    rot = q @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) + (7, 3)
-    yaw, roll = autolabel.estimate_pose(rot)
-    assert yaw == pytest.approx(25.0, abs=1e-6) and roll == pytest.approx(20.0, abs=1e-6)
-    q[[54, 60], 0] = -0.95
-    assert autolabel.estimate_pose(q)[0] == pytest.approx(-67.5)
-    assert [autolabel.pose_bucket(y) for y in (5, -30, 60, -90)] == ["frontal", "three_quarter", "profile", "profile"]
+def test_symmetric_face_is_its_own_mirror():
+    p = _symmetric_face()
+    np.testing.assert_allclose(LAPA106.mirror_points(p, 100.0), p, atol=1e-9)
+
+
+def test_pose_buckets_and_record():
+    assert [autolabel.pose_bucket(y) for y in (5, -30, 60, -90, None, float("nan"))] == \
+        ["frontal", "three_quarter", "profile", "profile", "unknown", "unknown"]
+    from pipnet106.pose import head_pose
+
+    p = _symmetric_face()
+    f = autolabel.combine_runs([p], [p], 100, 120)[0]
+    assert f.yaw == pytest.approx(head_pose(p).yaw) and abs(f.yaw) < 1 and f.pose == "frontal"
+    rec = f.to_dict(0.05)
+    assert rec["pose"] == "frontal" and set(rec) >= {"yaw", "pitch", "roll", "flip_nme", "face_size", "cut", "kept"}
 
 
 def test_combine_runs_measures_disagreement_and_averages():

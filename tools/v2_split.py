@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipnet106.autolabel import estimate_pose, pose_bucket
+from pipnet106.autolabel import pose_bucket
+from pipnet106.pose import head_pose
 from pipnet106.fileio import atomic_write_json, atomic_write_text
 
 
@@ -60,8 +61,9 @@ def main() -> None:
         persons = names
     poses = {}
     for s, f in kept.items():
-        yaw, roll = estimate_pose(np.asarray(f["points"]))
-        poses[s] = {"yaw": round(yaw, 1), "roll": round(roll, 1), "pose": pose_bucket(yaw),
+        pose = head_pose(np.asarray(f["points"]))
+        yaw = None if pose is None else round(pose.yaw, 1)
+        poses[s] = {"yaw": yaw, "pose": pose_bucket(yaw),
                     "flip_nme": f["flip_nme"], "face_size": f["face_size"], "test": is_test[s]}
     train = sorted(s for s in kept if not is_test[s])
     test = sorted(s for s in kept if is_test[s])

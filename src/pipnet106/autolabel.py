@@ -10,8 +10,8 @@ Labels you can trust: the teacher runs on the photo and on its mirror image; the
 mirrored points are mapped back with the layout's flip map. A face is kept only
 when the two runs agree (NME by outer-eye distance <= `max_disagree`); its label
 is the mean of the two runs (flip test-time augmentation of the teacher). Every
-face, kept or not, gets a quality record (agreement, face size, rough yaw and
-roll from the points, pose bucket, cut by the frame) so training can sample by pose.
+face, kept or not, gets a quality record (agreement, face size, head pose from the
+points by `pose.head_pose`, pose bucket, cut by the frame) so training can sample by pose.
 
 Output (a new folder; the source is never touched):
   labels/<relative stem>.txt   the largest kept face, 106 lines "x y" (what `prepare` reads)
@@ -37,6 +37,7 @@ from tqdm import tqdm
 from .errors import SampleError, UserError
 from .fileio import JsonlStream, atomic_write_json, atomic_write_text, is_image_file, read_image
 from .layout import LAPA106, Layout
+from .pose import head_pose
 
 DEFAULT_MAX_DISAGREE = 0.05   # outer-eye NME between the direct and the mirrored run
 POSE_BUCKETS = (("frontal", 20.0), ("three_quarter", 45.0), ("profile", 90.0))  # |yaw| upper bounds, degrees
@@ -53,31 +54,10 @@ def load_mesh_table() -> tuple[np.ndarray, dict]:
     return w, table
 
 
-def estimate_pose(points: np.ndarray) -> tuple[float, float]:
-    """Rough (yaw, roll) in degrees from 106 points, for pose buckets, not for geometry.
-
-    Roll is the angle of the line between the eye centres (74 -> 83). After undoing
-    it, r = offset of the nose (mean of 54 and 60) from the middle of the ear-level
-    contour points 0 and 32, over their half-width. On the Pointing'04 head-pose
-    photos (true pan 15/30/45 degrees) the teacher's points give median r of
-    0.30/0.57/0.89, so yaw = 50 r up to r = 0.9, then linear to 90 at r = 1 (the
-    contour saturates beyond about 50 degrees). Positive yaw: the nose points to the image right.
-    """
-    p = np.asarray(points, dtype=np.float64)
-    d = p[83] - p[74]
-    roll = float(np.degrees(np.arctan2(d[1], d[0])))
-    c, s = np.cos(np.radians(-roll)), np.sin(np.radians(-roll))
-    x = (p - p.mean(0)) @ np.array([[c, s], [-s, c]])  # rotate by -roll
-    left, right = x[0, 0], x[32, 0]
-    half = abs(right - left) / 2
-    nose = (x[54, 0] + x[60, 0]) / 2
-    r = float(np.clip((nose - (left + right) / 2) / max(half, 1e-6), -1.0, 1.0))
-    yaw = 50.0 * r if abs(r) <= 0.9 else np.sign(r) * (45.0 + (abs(r) - 0.9) * 450.0)
-    return float(yaw), roll
-
-
-def pose_bucket(yaw: float) -> str:
-    """'frontal' (|yaw| < 20), 'three_quarter' (< 45) or 'profile'."""
+def pose_bucket(yaw: float | None) -> str:
+    """'frontal' (|yaw| < 20), 'three_quarter' (< 45), 'profile', or 'unknown' (no pose could be fitted)."""
+    if yaw is None or not np.isfinite(yaw):
+        return "unknown"
     for name, bound in POSE_BUCKETS:
         if abs(yaw) < bound:
             return name
@@ -90,8 +70,9 @@ class TeacherFace:
     flip_nme: float     # disagreement between the two runs (outer-eye NME); inf when the mirror missed it
     face_size: float    # sqrt(w*h) of the landmark box, pixels
     cut: bool           # some landmarks fall outside the frame
-    yaw: float          # degrees, rough (estimate_pose)
-    roll: float         # degrees
+    yaw: float | None   # degrees (pose.head_pose; None when no pose could be fitted)
+    pitch: float | None
+    roll: float | None
 
     @property
     def pose(self) -> str:
@@ -105,7 +86,8 @@ class TeacherFace:
         return {"points": np.round(self.points, 3).tolist(), "kept": keep,
                 "drop": None if keep else ("no mirror match" if not np.isfinite(self.flip_nme) else "mirror disagrees"),
                 "flip_nme": round(self.flip_nme, 5) if np.isfinite(self.flip_nme) else None,
-                "face_size": round(self.face_size, 1), "yaw": round(self.yaw, 1), "roll": round(self.roll, 1),
+                "face_size": round(self.face_size, 1), **{k: None if v is None else round(v, 1) for k, v in
+                                                            (("yaw", self.yaw), ("pitch", self.pitch), ("roll", self.roll))},
                 "pose": self.pose, "cut": self.cut}
 
 
@@ -131,8 +113,9 @@ def combine_runs(direct: Sequence[np.ndarray], mirrored: Sequence[np.ndarray], w
         x0, y0 = label.min(0)
         x1, y1 = label.max(0)
         cut = bool(x0 < 0 or y0 < 0 or x1 > width or y1 > height)
-        yaw, roll = estimate_pose(label)
-        out.append(TeacherFace(label, flip_nme, float(np.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0))), cut, yaw, roll))
+        pose = head_pose(label, layout)
+        angles = (pose.yaw, pose.pitch, pose.roll) if pose is not None else (None, None, None)
+        out.append(TeacherFace(label, flip_nme, float(np.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0))), cut, *angles))
     return out
 
 
