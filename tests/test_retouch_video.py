@@ -44,7 +44,7 @@ def test_ramp_in_and_out(lm):
     assert all(b >= a for a, b in zip(w, w[1:])), "the ramp rises monotonically"
     assert 0 < w[2] < 1 and w[-1] == 1.0
     # the tracks are lost: the edits fade out on the faces' last points, then stop
-    vr.tracker.update = lambda frame, t: []
+    vr.tracker.update = lambda frame, t, **kw: []
     vr.update(frames[12], 12 / 30)
     out = vr.update(frames[13], 13 / 30)
     assert len(vr.last_weights) == 2 and 0 < max(vr.last_weights) < 1
@@ -139,7 +139,13 @@ def test_cli_bad_values_one_line(tmp_path, capsys, argv, flag):
 
 def test_cli_given_boxes_and_list(tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
-    boxes.write_text(json.dumps({"pair2.jpg": [[90, 29, 163, 102]]}))
+    boxes.write_text(json.dumps({"pair2.jpg": [[90, 29, 163, 102]], "still.mp4": [[292, 101, 357, 165]]}))
+    clip = tmp_path / "still.mp4"
+    _write_clip(clip, _still_clip(3))
+    assert main(["retouch", str(clip), "--out", str(tmp_path / "v"), "--boxes", str(boxes), "--face-slim", "0.5",
+                 "--json", "--ramp", "0"]) == 0
+    frames = [json.loads(ln) for ln in (tmp_path / "v" / "still_retouched.jsonl").read_text().splitlines()]
+    assert [len(f["faces"]) for f in frames] == [1, 1, 1], "only the given face is tracked (no detector)"
     assert main(["retouch", str(PAIR), "--out", str(tmp_path / "o"), "--boxes", str(boxes), "--face-slim", "0.5",
                  "--json"]) == 0
     rec = json.loads((tmp_path / "o" / "pair2.json").read_text())
@@ -159,7 +165,7 @@ def test_confidence_flicker_fades_instead_of_popping(lm):
     flip = [0.3, 0.7]
     calls = {"n": 0}
 
-    def fake_update(frame, t):
+    def fake_update(frame, t, **kw):
         calls["n"] += 1
         c = np.full_like(base.conf, flip[calls["n"] % 2])
         return [Face(base.box, 1.0, base.points, c, base.layout, track_id=0)]

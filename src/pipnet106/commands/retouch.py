@@ -164,7 +164,14 @@ def run(args) -> int:
     select = args.faces.strip()
 
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
-        return _run_video(args, lm, adj, src, out, select, ramp)
+        first = None
+        if given is not None:   # the video's boxes start the tracks on its first frame
+            try:
+                first = [[*d.box, d.score] for d in given.lookup(src.name)]
+            except SampleError:
+                raise UserError(f"--boxes: {args.boxes} has no boxes for video '{src.name}' "
+                                f"(key: its name or stem; the boxes of its first frame)") from None
+        return _run_video(args, lm, adj, src, out, select, ramp, first)
 
     single_file = src.is_file() and out.suffix.lower() in IMAGE_OUT_EXTS
     if src.is_file():
@@ -225,7 +232,7 @@ def run(args) -> int:
     return 1 if problems else 0
 
 
-def _run_video(args, lm, adj, src: Path, out: Path, select: str, ramp: float) -> int:
+def _run_video(args, lm, adj, src: Path, out: Path, select: str, ramp: float, first_boxes=None) -> int:
     import cv2
     import numpy as np
     from tqdm import tqdm
@@ -251,7 +258,7 @@ def _run_video(args, lm, adj, src: Path, out: Path, select: str, ramp: float) ->
     bar = tqdm(total=total, desc="retouch video", unit="frame")
     try:
         while ok:
-            result = vr.update(frame, index / fps)
+            result = vr.update(frame, index / fps, boxes=first_boxes if index == 0 else None)
             writer.write(np.concatenate([frame, result], axis=1) if args.compare else result)
             if args.json:
                 lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),

@@ -68,8 +68,9 @@ class VideoRetoucher:
         t0 = self.first_seen.setdefault(track_id, t)
         return 1.0 if self.ramp_s <= 0 else _smoothstep((t - t0) / self.ramp_s)
 
-    def update(self, frame: np.ndarray, t: float) -> np.ndarray:
-        faces = self.tracker.update(frame, t)
+    def update(self, frame: np.ndarray, t: float, boxes=None) -> np.ndarray:
+        """The retouched frame. `boxes` (x0, y0, x1, y1[, score]) start tracks (e.g. on the first frame)."""
+        faces = self.tracker.update(frame, t) if boxes is None else self.tracker.update(frame, t, boxes=boxes)
         live = {f.track_id for f in faces}
         if self.select in (None, "all"):
             chosen = faces
