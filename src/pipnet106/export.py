@@ -11,7 +11,8 @@ inference cannot drift apart.
 The exported file carries what a runtime needs to use it (layout, input size,
 crop enlarge factor, ...) as ONNX metadata, read by `backends.OnnxBackend`
 without torch. Export writes nothing unless onnx.checker passes and
-onnxruntime reproduces the PyTorch outputs.
+onnxruntime reproduces the PyTorch outputs (`check_parity`: raw maps, decoding,
+and every point whose best cell is not a near-tie).
 """
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ from .fileio import atomic_write_bytes
 DEFAULT_OPSET = 17
 """Opset 17 (ONNX 1.12, 2022): read by every maintained runtime (onnxruntime >= 1.12, OpenCV DNN,
 TensorRT 8.5+, ncnn/MNN converters) and enough for every op the graph uses."""
+MAP_NAMES = ("score", "offset_x", "offset_y", "nb_x", "nb_y")
+"""The network's raw maps: extra outputs of the graph used for the parity check only (not in the file)."""
 PARITY_TOL = 1e-4
-"""Max allowed |onnxruntime - PyTorch| for points (fraction of the crop side) and confidences."""
+"""Max allowed |onnxruntime - PyTorch| for raw maps, points (fraction of the crop side) and confidences."""
 
 # Integer BGR->gray weights (R, G, B, shift) of known OpenCV versions; all are ITU-R 601 luma
 # 0.299 R + 0.587 G + 0.114 B in fixed point, rounded as (R*wr + G*wg + B*wb + 2^(shift-1)) >> shift.
@@ -131,6 +134,11 @@ class InferenceModule(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decoder(*self.model(self.preprocess(x)))
 
+    def with_maps(self) -> "nn.Module":
+        """The same graph returning the raw maps after (points, conf), for the parity check."""
+        return _WithMaps(self).train(self.training)  # a new module would be in training mode, and so the export's
+        # restore step would leave this one training (batch statistics in BatchNorm)
+
     def example_input(self, batch: int = 1, seed: int = 0) -> torch.Tensor:
         """A random input of the right dtype and shape (for tracing and parity checks)."""
         g = torch.Generator().manual_seed(seed)
@@ -138,6 +146,16 @@ class InferenceModule(nn.Module):
         if self.input_format == "uint8_nhwc_bgr":
             return torch.randint(0, 256, (batch, s, s, 3), generator=g, dtype=torch.uint8)
         return torch.rand((batch, 3, s, s), generator=g)
+
+
+class _WithMaps(nn.Module):
+    def __init__(self, inner: InferenceModule) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        maps = self.inner.model(self.inner.preprocess(x))
+        return (*self.inner.decoder(*maps), *maps)
 
 
 @dataclass
@@ -151,6 +169,10 @@ class ExportReport:
     conf_diff: float
     fp16_points_diff: float | None = None
     """with fp16 weights: max |fp16 file - fp32 file| of points on the same input"""
+    maps_diff: float = 0.0
+    """max |onnxruntime - PyTorch| of the raw network maps (scores, offsets)"""
+    points_checked: int = 0
+    """points compared directly with PyTorch: those whose best cells win by more than the maps' noise"""
 
 
 def metadata(loaded: LoadedModel, input_format: str) -> dict[str, str]:
@@ -181,14 +203,16 @@ def metadata(loaded: LoadedModel, input_format: str) -> dict[str, str]:
 
 
 def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
+    """The graph with the raw maps as extra outputs (`MAP_NAMES`); `export_module` drops them after checking."""
     buf = io.BytesIO()
     example = module.example_input(batch=2)  # batch 2: nothing can specialise on a batch of 1
+    names = [*OUTPUT_NAMES, *MAP_NAMES]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings
         try:
-            torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset, do_constant_folding=True,
-                              input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                              dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)})
+            torch.onnx.export(module.with_maps(), (example,), buf, dynamo=False, opset_version=opset,
+                              do_constant_folding=True, input_names=[INPUT_NAME], output_names=names,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}})
         except Exception as e:  # e.g. an opset this torch cannot write
             first = (str(e).splitlines() or [""])[0][:200]
             raise UserError(f"ONNX export failed at opset {opset} ({type(e).__name__}: {first})") from None
@@ -257,14 +281,55 @@ def _set_output_shapes(model, num_points: int) -> None:
                 dim.dim_value = d
 
 
-def _run_ort(data: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_ort(data: bytes, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of the graph: (points, conf) and, while checking, the raw maps."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-    pts, conf = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
-    return pts, conf
+    return sess.run(None, {INPUT_NAME: x})
+
+
+@dataclass
+class Parity:
+    maps_diff: float
+    points_diff: float
+    conf_diff: float
+    points_checked: int
+
+
+def check_parity(module: InferenceModule, x: torch.Tensor, ort_outputs: list[np.ndarray]) -> Parity:
+    """onnxruntime vs PyTorch, robust to ties between cells.
+
+    A network that has trained for a few steps (or not at all) has nearly flat score
+    maps: the best cell wins by float rounding, so the two runtimes may pick different,
+    equally good cells and a point jumps by a cell. Comparing the points alone would
+    refuse such a model. Instead: (1) the raw maps must agree; (2) the graph's decoding
+    must reproduce PyTorch's decoding *of the onnxruntime maps* (same cells, so no
+    ties); (3) points whose best cells (their own and those of every landmark voting
+    for them) beat the runner-up by more than twice the maps' disagreement cannot flip,
+    so they must agree with PyTorch end to end.
+    """
+    with torch.inference_mode():
+        maps = module.model(module.preprocess(x))
+        tp, tc = (t.numpy() for t in module.decoder(*maps))
+        op, oc, *omaps = ort_outputs
+        if op.shape != tp.shape or oc.shape != tc.shape or len(omaps) != len(maps) or any(
+                o.shape != tuple(t.shape) for o, t in zip(omaps, maps)):
+            raise ValueError(f"onnxruntime output shapes {[o.shape for o in ort_outputs]} differ from PyTorch")
+        dmap = max(float(np.abs(o - t.numpy()).max()) for o, t in zip(omaps, maps))
+        rp, rc = (t.numpy() for t in module.decoder(*(torch.from_numpy(o) for o in omaps)))
+        top2 = torch.topk(maps[0].flatten(2).double(), 2, dim=2).values.numpy()   # (B, N, 2)
+    tied = (top2[..., 0] - top2[..., 1]) <= 2 * dmap + 1e-6                        # (B, N)
+    dec = module.decoder
+    voters = tied[:, dec.idx.numpy()] & (dec.mask.numpy() > 0)                    # (B, N, R)
+    steady = ~(tied | voters.any(axis=2))
+    dp = float(np.abs(op - rp).max())
+    if steady.any():
+        dp = max(dp, float(np.abs(op - tp)[steady].max()))
+    dc = max(float(np.abs(oc - tc).max()), float(np.abs(oc - rc).max()))
+    return Parity(dmap, dp, dc, int(steady.sum()))
 
 
 def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str], opset: int = DEFAULT_OPSET,
@@ -298,20 +363,22 @@ def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str]
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:
         raise UserError(f"{out}: exported graph failed onnx.checker ({str(e).splitlines()[0]})") from None
-    fp32 = model.SerializeToString()
-
     # parity: onnxruntime vs PyTorch on one random input (batch 3 also exercises the dynamic batch)
     x = module.example_input(batch=3, seed=1)
-    with torch.inference_mode():
-        tp, tc = (t.numpy() for t in module(x))
+    outs = _run_ort(model.SerializeToString(), x.numpy())
+    try:
+        par = check_parity(module, x, outs)
+    except ValueError as e:
+        raise UserError(f"{out}: {e}") from None
+    if not (par.maps_diff < PARITY_TOL and par.points_diff < PARITY_TOL and par.conf_diff < PARITY_TOL):
+        raise UserError(f"{out}: onnxruntime disagrees with PyTorch (max point diff {par.points_diff:.2e}, "
+                        f"conf diff {par.conf_diff:.2e}, network maps diff {par.maps_diff:.2e}); file not written")
+    del model.graph.output[len(OUTPUT_NAMES):]  # the maps were for the check; the nodes all feed the points
+    fp32 = model.SerializeToString()
     op, oc = _run_ort(fp32, x.numpy())
-    if op.shape != tp.shape or oc.shape != tc.shape:
-        raise UserError(f"{out}: onnxruntime output shapes {op.shape}, {oc.shape} differ from PyTorch "
-                        f"{tp.shape}, {tc.shape}")
-    dp, dc = float(np.abs(op - tp).max()), float(np.abs(oc - tc).max())
-    if not (dp < PARITY_TOL and dc < PARITY_TOL):
-        raise UserError(f"{out}: onnxruntime disagrees with PyTorch (max point diff {dp:.2e}, "
-                        f"conf diff {dc:.2e}); file not written")
+    if not (np.array_equal(op, outs[0]) and np.array_equal(oc, outs[1])):
+        raise UserError(f"{out}: the graph changed its outputs when the check outputs were removed; file not written")
+    dp, dc = par.points_diff, par.conf_diff
     final, dp16 = fp32, None
     if fp16_weights:
         _fp16_conv_weights(model)
@@ -321,7 +388,7 @@ def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str]
         hp, _ = _run_ort(final, x.numpy())
         dp16 = float(np.abs(hp - op).max())
     atomic_write_bytes(out, final)
-    return ExportReport(out, len(final), opset, module.input_format, dp, dc, dp16)
+    return ExportReport(out, len(final), opset, module.input_format, dp, dc, dp16, par.maps_diff, par.points_checked)
 
 
 def export_onnx(weights: str | Path, out: str | Path, input_format: str = "uint8_nhwc_bgr",
@@ -371,7 +438,8 @@ def run(args: argparse.Namespace) -> int:
     rep = export_checkpoint(args.weights, args.out, args.input_format, args.opset, args.fp16_weights,
                             optimize=not args.no_optimize)
     line = (f"wrote {rep.path} ({rep.size_bytes / 1e6:.2f} MB, opset {rep.opset}, input {rep.input_format}); "
-            f"parity vs PyTorch: max abs diff points {rep.points_diff:.2e} (of the crop side), conf {rep.conf_diff:.2e}")
+            f"parity vs PyTorch: max abs diff maps {rep.maps_diff:.2e}, points {rep.points_diff:.2e} (of the crop side), "
+            f"conf {rep.conf_diff:.2e}")
     if rep.fp16_points_diff is not None:
         line += f"; fp16 weights move points by up to {rep.fp16_points_diff:.2e}"
     print(line)
