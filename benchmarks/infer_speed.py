@@ -38,7 +38,7 @@ from pipnet106.backends import OnnxBackend, TorchBackend  # noqa: E402
 from pipnet106.bench import median_ms  # noqa: E402
 from pipnet106.checkpoint import make_checkpoint  # noqa: E402
 from pipnet106.config import Config  # noqa: E402
-from pipnet106.export import export_checkpoint  # noqa: E402
+from pipnet106.export import TORCHSCRIPT_EXPORTER, export_checkpoint  # noqa: E402
 from pipnet106.fileio import atomic_torch_save, atomic_write_json  # noqa: E402
 from pipnet106.meanface import neighbors  # noqa: E402
 from pipnet106.models import build_model, count_flops, count_params  # noqa: E402
@@ -66,7 +66,7 @@ def bare_session(model: torch.nn.Module, size: int, threads: int):
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(2, 3, size, size),), buf, dynamo=False, opset_version=17,
+        torch.onnx.export(model, (torch.zeros(2, 3, size, size),), buf, **TORCHSCRIPT_EXPORTER, opset_version=17,
                           input_names=["x"], output_names=["score", "off_x", "off_y", "nb_x", "nb_y"],
                           dynamic_axes={"x": {0: "batch"}})
     so = ort.SessionOptions()

@@ -209,6 +209,7 @@ class _Full(nn.Module):
 def test_onnx_export_matches_torch(tmp_path):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
+    from pipnet106.export import TORCHSCRIPT_EXPORTER
     torch.manual_seed(0)
     m = _model(width=320, input_size=128, num_nb=10)
     for head in m.heads():  # larger head weights so argmax choices are well separated
@@ -219,7 +220,7 @@ def test_onnx_export_matches_torch(tmp_path):
     path = tmp_path / "m.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(full, (x[:1],), str(path), dynamo=False, opset_version=17, input_names=["image"],
+        torch.onnx.export(full, (x[:1],), str(path), **TORCHSCRIPT_EXPORTER, opset_version=17, input_names=["image"],
                           output_names=["points", "conf"],
                           dynamic_axes={"image": {0: "batch"}, "points": {0: "batch"}, "conf": {0: "batch"}})
     model = onnx.load(str(path))

@@ -100,6 +100,7 @@ def test_refinement_changes_little_on_good_boxes(lm, group_faces):
     assert np.abs(_by_x(once) - _by_x(group_faces)).mean() < 5.0
 
 
+@pytest.mark.torch
 def test_starter_onnx_matches_pytorch(group_faces):
     """The shipped ONNX (float16 storage of BN-folded weights) and the PyTorch starter agree on face crops."""
     torch_lm = Landmarker.from_checkpoint(STARTER_PT)

@@ -64,7 +64,7 @@ def read_metrics(run: Path) -> list[dict[str, float]]:
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
@@ -118,7 +118,7 @@ def test_train_writes_run_folder(run_a):
     assert [r["epoch"] for r in rows] == [1.0, 2.0]
     assert all(np.isfinite(r["loss"]) and np.isfinite(r["val_nme"]) for r in rows)
     assert rows[-1]["best_nme"] == min(r["val_nme"] for r in rows)
-    last = torch.load(run_a / "last.pt", map_location="cpu", weights_only=False)
+    last = torch.load(run_a / "last.pt", map_location="cpu", weights_only=True)
     assert (last["epoch"], last["step"]) == (2, 0)
     assert {"optimizer", "scheduler", "rng"} <= set(last)
     lm = load_model(run_a / "best.pt")
@@ -191,7 +191,7 @@ def test_resume_after_sigkill_matches_uninterrupted(run_a, prepared, tmp_path):
             proc.wait()
         log.close()
     assert proc.returncode == -signal.SIGKILL
-    killed = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    killed = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     assert (killed["epoch"], killed["step"]) == (0, 2), "the kill should land inside epoch 1"
     assert not (out / "metrics.csv").exists()
 
@@ -223,7 +223,7 @@ def test_distributed_data_parallel_two_processes(prepared, tmp_path):
     lm = load_model(out / "best.pt")
     assert lm.cfg.input_size == SIZE
     assert [r["epoch"] for r in read_metrics(out)] == [1.0]
-    assert torch.load(out / "last.pt", map_location="cpu", weights_only=False)["epoch"] == 1
+    assert torch.load(out / "last.pt", map_location="cpu", weights_only=True)["epoch"] == 1
 
 
 # ---------------------------------------------------------------- bad input: one line, exit 2
@@ -308,7 +308,7 @@ def test_init_reuses_checkpoint_meanface(run_a, prepared, tmp_path, capsys):
     assert m, out
     assert int(m.group(1)) == int(m.group(2)) > 100
     assert "skipped" not in out and "differs" not in out
-    src, ft = (torch.load(p, map_location="cpu", weights_only=False)
+    src, ft = (torch.load(p, map_location="cpu", weights_only=True)
                for p in (run_a / "best.pt", tmp_path / "ft" / "last.pt"))
     np.testing.assert_array_equal(np.asarray(ft["meanface"]), np.asarray(src["meanface"]))
     np.testing.assert_array_equal(np.asarray(ft["nb"]), np.asarray(src["nb"]))

@@ -3,10 +3,16 @@
 A checkpoint holds the model weights plus the config, layout name, mean face
 and neighbour table, so `load_model(path)` alone rebuilds model + decoder.
 Training state (optimizer, scheduler, RNG, epoch) rides along in `last.pt`.
+
+Only tensors and plain Python values are stored, and every file is read with
+`torch.load(weights_only=True)`: a checkpoint from anywhere is data, never
+code (a pickle that would build any other object is refused unread).
 """
 from __future__ import annotations
 
+import pickle
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +53,34 @@ def make_checkpoint(model: torch.nn.Module, cfg: Config, meanface: np.ndarray, n
     if not cfg.crop_enlarge:
         cfg = replace(cfg, crop_enlarge=DEFAULT_ENLARGE)
     state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
-    return {"format": FORMAT, "version": VERSION, "model": state, "config": cfg.to_dict(),
-            "layout": cfg.layout, "meanface": np.asarray(meanface).tolist(), "nb": np.asarray(nb).tolist(), **extra}
+    return {"format": FORMAT, "version": VERSION, "model": state, "config": plain(cfg.to_dict()),
+            "layout": cfg.layout, "meanface": np.asarray(meanface).tolist(), "nb": np.asarray(nb).tolist(),
+            **plain(extra)}
+
+
+def plain(obj: Any) -> Any:
+    """Tensors and plain Python values only (numpy scalars/arrays become numbers/lists), so that
+    the checkpoint loads with `torch.load(weights_only=True)`."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, Counter):  # a MultiStepLR's milestones; torch < 2.4 refuses Counter (see load_scheduler)
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, dict):
+        return type(obj)((k, plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def load_scheduler(scheduler: Any, state: dict[str, Any]) -> None:
+    """`scheduler.load_state_dict` for a state saved through `plain` (MultiStepLR milestones back to a Counter)."""
+    scheduler.load_state_dict(state)
+    if isinstance(getattr(scheduler, "milestones", None), dict):
+        scheduler.milestones = Counter(scheduler.milestones)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -56,12 +88,21 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """torch.load with one-line errors for missing, corrupt or foreign files."""
+    """torch.load(weights_only=True) with one-line errors for missing, corrupt, foreign or unsafe files.
+
+    A pickle that asks for anything but tensors and plain values (the way a booby-trapped
+    .pt runs code) is refused before any of it is built.
+    """
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: checkpoint not found")
     try:
-        ck = torch.load(p, map_location="cpu", weights_only=False)
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" not in str(e).lower():
+            raise UserError(f"{p}: not a readable PyTorch checkpoint (UnpicklingError)") from None
+        raise UserError(f"{p}: refused: the file holds Python objects other than tensors and plain values "
+                        "(loading them could run code); not a pipnet106 checkpoint") from None
     except Exception as e:  # pickle/zip errors vary by torch version
         raise UserError(f"{p}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:

@@ -34,13 +34,15 @@ def nme(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye
     per = np.where(valid, err, 0.0).sum(1) / np.maximum(valid.sum(1), 1)
     return per / np.maximum(d, 1e-9)
 
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2 renamed trapz; 1.x has only trapz
+
 
 def auc_fr(nmes: np.ndarray, threshold: float = 0.10) -> tuple[float, float]:
     """Area under the cumulative error curve up to `threshold` (normalized to 1) and failure rate."""
     nmes = np.sort(np.asarray(nmes))
     xs = np.linspace(0.0, threshold, 1001)
     ced = np.searchsorted(nmes, xs, side="right") / max(len(nmes), 1)
-    return float(np.trapezoid(ced, xs) / threshold), float((nmes > threshold).mean())
+    return float(_trapezoid(ced, xs) / threshold), float((nmes > threshold).mean())
 
 
 @torch.no_grad()

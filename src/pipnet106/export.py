@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import inspect
 import io
 import os
 import tempfile
@@ -202,6 +203,11 @@ def metadata(loaded: LoadedModel, input_format: str) -> dict[str, str]:
     return meta
 
 
+# torch >= 2.5 has two exporters (and 2.9 made the torch.export-based one the default); this graph is made
+# for the TorchScript tracer, which is the only exporter of torch < 2.5 (no `dynamo` argument there).
+TORCHSCRIPT_EXPORTER = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+
+
 def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
     """The graph with the raw maps as extra outputs (`MAP_NAMES`); `export_module` drops them after checking."""
     buf = io.BytesIO()
@@ -210,7 +216,7 @@ def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings
         try:
-            torch.onnx.export(module.with_maps(), (example,), buf, dynamo=False, opset_version=opset,
+            torch.onnx.export(module.with_maps(), (example,), buf, **TORCHSCRIPT_EXPORTER, opset_version=opset,
                               do_constant_folding=True, input_names=[INPUT_NAME], output_names=names,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}})
         except Exception as e:  # e.g. an opset this torch cannot write

@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .checkpoint import check_init_layout, init_from, make_checkpoint, read_checkpoint
+from .checkpoint import check_init_layout, init_from, load_scheduler, make_checkpoint, read_checkpoint
 from .config import Config, load_config, origin
 from .data import CropRule, LandmarkDataset, check_input_size, crop_rule, read_manifest
 from .decode import Decoder
@@ -377,7 +377,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        load_scheduler(scheduler, state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         run.epoch, run.step, run.best = state["epoch"], state["step"], state["best_nme"]
         run.running = float(state.get("running_loss", 0.0)) if run.step else 0.0
