@@ -405,7 +405,7 @@ def test_resume_extends_epochs_and_refuses_other_changes(run_a, prepared, tmp_pa
     ra, rc = read_metrics(run_a), read_metrics(run)
     assert [r["epoch"] for r in rc] == [1.0, 2.0, 3.0]
     assert rc[:2] == ra
-    last = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    last = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     assert (last["epoch"], last["step"], last["config"]["epochs"]) == (3, 0, 3)
     assert "epochs: 3" in (run / "config.yaml").read_text()
     assert not torch.equal(last["model"]["cls_layer.weight"], weights(run_a / "last.pt")["cls_layer.weight"])
@@ -442,7 +442,7 @@ def test_interrupt_in_first_epoch_saves_resumable_checkpoint(run_a, prepared, tm
     assert proc.returncode == 128 + sig, text[-2000:]
     assert f"continue with: pipnet106 train --resume {out}" in text, text[-2000:]
     assert "Traceback" not in text
-    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     assert ck["epoch"] == 0 and 0 <= ck["step"] < 4, "the signal should land inside epoch 1"
     assert not (out / "metrics.csv").exists()
     if sig == signal.SIGINT:  # resuming ends exactly where an uninterrupted run ends
@@ -478,7 +478,7 @@ def test_model_crops_like_its_training_data(tmp_path, crop, enlarge):
     if crop == "letterbox":
         assert expect > 1.4  # synthetic photos show the whole head and background: far from the 1.25 default
     assert main(train_args(prep, tmp_path / "run", epochs=1, steps=1)) == 0
-    ck = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=True)
     assert ck["crop"]["mode"] == crop
     assert ck["config"]["crop_enlarge"] == pytest.approx(expect, rel=1e-3)
     lm = Landmarker.from_checkpoint(tmp_path / "run" / "best.pt", detector=None)
