@@ -19,7 +19,7 @@ from .errors import UserError
 # over API modules that hold no CLI code; older commands still keep `register` in their module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("prepare", "check labelled photos and build a training folder"),
-    "show": ("show", "draw labels (coloured by region, optional index numbers) to check the point order"),
+    "show": ("show", "draw labels (coloured by region, with index numbers) to check the point order"),
     "info": ("info", "show model size, grid, parameters and FLOPs of a config"),
     "train": ("train", "train a PIPNet model on a prepared dataset (resumable)"),
     "eval": ("evaluate", "evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)"),
@@ -51,7 +51,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 raise
             # a missing optional dependency: keep the command visible with a clear message
             p = sub.add_parser(name, help=f"(unavailable: needs {e.name})")
-            p.set_defaults(func=_missing(name, e.name))
+            p.set_defaults(func=_missing(name, e.name), missing_dependency=e.name)
             continue
         mod.register(sub)
     return parser
@@ -59,7 +59,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _missing(cmd: str, dep: str | None):
     def run(args):
-        raise UserError(f"'{cmd}' needs the Python package {dep!r}; install it (e.g. pip install 'pipnet106[all]')")
+        hint = ("pip install 'pipnet106[torch]', or a CPU-only torch first: see Install in the README"
+                if dep in ("torch", "torchvision") else "pip install 'pipnet106[all]'")
+        raise UserError(f"'{cmd}' needs the Python package {dep!r}, which is not installed ({hint})")
     return run
 
 
@@ -73,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning  # no source lines from deep inside the package
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "missing_dependency", None):
+        parser.parse_args(argv)  # the usual "unrecognized arguments" usage error (exit 2)
+    # a command whose dependency is missing has no arguments to check: say what is missing instead
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .errors import UserError
 from .fileio import atomic_write_image, atomic_write_json, atomic_write
-from .layout import Layout
+from .layout import Layout, get_layout
 
 
 def nme(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye",
@@ -108,8 +108,15 @@ def evaluate(weights: str | Path, data: str | Path, split: str = "test", norm: s
     from .data import LandmarkDataset
     from .draw import draw_points
 
+    from .data import read_manifest
+    from .train import resolve_init
+
     dev = torch.device(device)
-    lm = load_model(weights, device=device)
+    lm = load_model(resolve_init(str(weights)), device=device)  # 'starter' = the shipped checkpoint
+    prepared_for = (read_manifest(data) or {}).get("layout") if Path(data).is_dir() else None
+    if prepared_for and get_layout(prepared_for).name != lm.layout.name:
+        raise UserError(f"{weights}: checkpoint predicts layout {lm.layout.name}, but {data} was prepared for "
+                        f"layout {get_layout(prepared_for).name}; evaluate it with a model of that layout")
     norm = norm or lm.cfg.norm
     list_name = {"test": lm.cfg.test_list, "train": lm.cfg.train_list}.get(split, split)
     ds = LandmarkDataset(data, list_name, lm.cfg, lm.layout, lm.nb, train=False)
@@ -145,7 +152,7 @@ def format_report(rep: dict) -> str:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)",
                        description="Evaluate a checkpoint: NME, failure rate, AUC, per-region NME, CED plot, worst images.")
-    p.add_argument("--weights", required=True, help="checkpoint (best.pt / last.pt)")
+    p.add_argument("--weights", required=True, help="checkpoint (best.pt / last.pt), or 'starter' for the shipped model")
     p.add_argument("--data", required=True, help="prepared folder (output of `pipnet106 prepare`)")
     p.add_argument("--split", default="test", help="test, train, or a list file name in the folder")
     p.add_argument("--norm", default=None, help="outer_eye (default, 66/79), pupil, or bbox (sqrt(w*h))")

@@ -1,9 +1,9 @@
 """`pipnet106 show`: draw labels on a few samples so a human can check the point order.
 
 Works on a prepared folder (train.txt / test.txt + images/) or on source labels (a folder of
-``photo.jpg`` + ``photo.txt``, a LaPa folder or a JSONL file). Points are coloured by region and,
-with ``--numbers``, labelled with their index: a mirrored or shifted label order is visible at a
-glance before any training time is spent.
+``photo.jpg`` + ``photo.txt``, a LaPa folder or a JSONL file). Points are coloured by region and
+labelled with their index (``--no-numbers`` for dots only): a mirrored or shifted label order is
+visible at a glance before any training time is spent.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def render(image: np.ndarray, points: np.ndarray, lay: Layout, numbers: bool, di
     return draw_legend(drawn, lay)
 
 
-def show(path: str | Path, out: str | Path, split: str = "train", num: int = 20, numbers: bool = False,
+def show(path: str | Path, out: str | Path, split: str = "train", num: int = 20, numbers: bool = True,
          layout: str = "lapa106", labels_dir: str | None = None, display: int = 800) -> list[Path]:
     """Write up to `num` annotated PNGs to `out`; returns their paths."""
     src, out = Path(path), Path(out)
@@ -124,14 +124,15 @@ def show(path: str | Path, out: str | Path, split: str = "train", num: int = 20,
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "show", help="draw labels (coloured by region, optional index numbers) to check the point order",
+        "show", help="draw labels (coloured by region, with index numbers) to check the point order",
         description="Draw landmarks on prepared samples (a prepare output folder) or on source samples "
                     "(images + .txt labels, LaPa folder or .jsonl) and write PNGs.")
     p.add_argument("path", metavar="DIR", help="prepared folder, or source folder / .jsonl")
     p.add_argument("--out", required=True, help="folder for the PNGs")
     p.add_argument("--split", choices=SPLITS, default="train", help="prepared folder: which list (default train)")
     p.add_argument("--num", type=int, default=20, help="how many samples (default 20)")
-    p.add_argument("--numbers", action="store_true", help="write each point's index next to it")
+    p.add_argument("--numbers", action=argparse.BooleanOptionalAction, default=True,
+                   help="write each point's index next to it (default; --no-numbers for dots only)")
     p.add_argument("--layout", default="lapa106", help="point layout when there is no manifest (default lapa106)")
     p.add_argument("--labels-dir", help="source labels in this folder instead of next to the images")
     p.add_argument("--display", type=int, default=800, help="upscale smaller images to this long side (default 800)")

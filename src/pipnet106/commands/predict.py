@@ -53,12 +53,14 @@ def register(sub) -> None:
 
 
 def _make_landmarker(args) -> Landmarker:
+    if args.refine < 0:
+        raise UserError(f"--refine {args.refine}: the number of extra passes must be 0 or more")
     kw = dict(refine=0 if args.no_refine else args.refine, max_faces=args.max_faces, min_face_size=args.min_face_size,
               detector=None if args.boxes else args.detector)
+    layout = None if args.layout == "any" else args.layout
     if args.weights is None:
-        return Landmarker.default(**kw)
-    return Landmarker.from_path(args.weights, device=args.device, threads=args.threads,
-                                layout=None if args.layout == "any" else args.layout, **kw)
+        return Landmarker.default(layout=layout, **kw)  # the starter is checked like any other weights
+    return Landmarker.from_path(args.weights, device=args.device, threads=args.threads, layout=layout, **kw)
 
 
 def run(args) -> int:
