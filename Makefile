@@ -1,35 +1,55 @@
-# Quick start: `make demo` and `make test`. Both create .venv when missing.
+# Quick start: `make demo` and `make test`, in either order; both create .venv when missing.
+# `make demo` installs the runtime only (onnxruntime, OpenCV, NumPy: about 370 MB, no torch);
+# `make test` adds everything the suite needs (torch, onnx, matplotlib, pytest) to the same .venv.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+FULL_STAMP    := $(VENV)/.installed
+MIN_VENV      := .venv-min
+MIN_STAMP     := $(MIN_VENV)/.installed
 
-.PHONY: install demo test bench clean-venv teacher-env starter
+.PHONY: install demo test test-min bench clean-venv teacher-env starter
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall when the package metadata or the pins change.
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+$(RUNTIME_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -c constraints.txt -e ".[onnx]"
+	touch $@
+
+$(FULL_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -c constraints.txt -e ".[test]"
-	touch $(STAMP)
+	touch $@ $(RUNTIME_STAMP)
 
-install: $(STAMP)
+install: $(FULL_STAMP)
 
-test: $(STAMP)
+test: $(FULL_STAMP)
 	$(BIN)/python -m pytest tests
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/python -m pipnet106.demo
 
-bench: $(STAMP)
+# The lowest allowed versions of the light dependencies (constraints-min.txt), no torch: the
+# torch-free part of the suite (tests needing torch skip themselves, see tests/conftest.py).
+$(MIN_STAMP): pyproject.toml constraints-min.txt
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install -c constraints-min.txt -e ".[onnx]" onnx pytest
+	touch $@
+
+test-min: $(MIN_STAMP)
+	$(MIN_VENV)/bin/python -m pytest tests -p no:cacheprovider
+
+bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/prepare.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/infer_speed.py
 	$(BIN)/python -m pipnet106 bench
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(MIN_VENV)
 
 # The MediaPipe teacher pins numpy<2 and protobuf<5: it gets its own environment.
 .venv-teacher/.installed: pyproject.toml
@@ -44,7 +64,7 @@ teacher-env: .venv-teacher/.installed
 #   make starter SRC=photos/ [OUT=my_starter]
 # teacher labels -> prepare -> train from scratch -> eval -> ONNX. Re-running continues where it stopped.
 OUT ?= my_starter
-starter: teacher-env $(STAMP)
+starter: teacher-env $(FULL_STAMP)
 	@test -n "$(SRC)" || { echo "usage: make starter SRC=photos/ [OUT=my_starter]"; exit 2; }
 	$(BIN)/pipnet106 autolabel "$(SRC)" --out "$(OUT)/labels" --resume || test $$? -eq 1
 	test -f "$(OUT)/data/manifest.json" || $(BIN)/pipnet106 prepare "$(SRC)" --labels-dir "$(OUT)/labels/labels" \

@@ -35,10 +35,6 @@ _IMPORTS_TORCH = re.compile(r"^(?:import|from)\s+(?:torch|torchvision)\b", re.M)
 _not_collected: list[str] = []
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "torch: needs PyTorch (skipped where only the ONNX runtime is installed)")
-
-
 def pytest_ignore_collect(collection_path: Path, config):
     """Without torch, skip whole test files that import it at module level."""
     if HAVE_TORCH or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
