@@ -344,6 +344,7 @@ TRAIN = ["--set", "input_size=64", "--set", "width=320", "--set", "epochs=1", "-
          "--set", "workers=0", "--set", "batch_size=2"]
 
 
+@pytest.mark.torch
 def test_train_config_key_typo_suggests_the_key(kit, tmp_path, capfd):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("input_size: 64\nepoch: 3\nbatchsize: 4\n")
@@ -353,6 +354,7 @@ def test_train_config_key_typo_suggests_the_key(kit, tmp_path, capfd):
     assert empty_or_absent(tmp_path / "run")
 
 
+@pytest.mark.torch
 def test_train_init_of_another_layout(kit, tmp_path, capfd):
     msg = one_line_error(["train", "--data", str(kit["prep"]), "--out", str(tmp_path / "run"),
                           "--init", str(kit["ibug"]), *TRAIN], capfd, "ibug.pt")
@@ -360,12 +362,14 @@ def test_train_init_of_another_layout(kit, tmp_path, capfd):
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+@pytest.mark.torch
 def test_train_init_corrupt_checkpoint(kit, tmp_path, capfd):
     one_line_error(["train", "--data", str(kit["prep"]), "--out", str(tmp_path / "run"), "--init", str(kit["junk"]),
                     *TRAIN], capfd, "junk.pt")
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+@pytest.mark.torch
 def test_train_on_a_folder_that_is_not_prepared(kit, tmp_path, capfd):
     raw = tmp_path / "photos"
     raw.mkdir()
@@ -374,6 +378,7 @@ def test_train_on_a_folder_that_is_not_prepared(kit, tmp_path, capfd):
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+@pytest.mark.torch
 def test_eval_checkpoint_of_another_layout(kit, tmp_path, capfd):
     msg = one_line_error(["eval", "--weights", str(kit["ibug"]), "--data", str(kit["prep"]), "--out",
                           str(tmp_path / "ev")], capfd, "test.txt")
@@ -381,18 +386,21 @@ def test_eval_checkpoint_of_another_layout(kit, tmp_path, capfd):
     assert empty_or_absent(tmp_path / "ev")
 
 
+@pytest.mark.torch
 def test_eval_corrupt_checkpoint(kit, tmp_path, capfd):
     one_line_error(["eval", "--weights", str(kit["junk"]), "--data", str(kit["prep"]), "--out", str(tmp_path / "ev")],
                    capfd, "junk.pt")
     assert empty_or_absent(tmp_path / "ev")
 
 
+@pytest.mark.torch
 def test_export_missing_weights(tmp_path, capfd):
     one_line_error(["export", "--weights", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")], capfd,
                    "none.pt")
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.torch
 def test_export_an_onnx_file_as_weights(tmp_path, capfd):
     from pipnet106.predict import STARTER_ONNX
 
@@ -401,6 +409,7 @@ def test_export_an_onnx_file_as_weights(tmp_path, capfd):
     assert empty_or_absent(tmp_path)
 
 
+@pytest.mark.torch
 def test_export_into_unwritable_place(kit, tmp_path, capfd):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -435,6 +444,7 @@ def test_predict_onnx_without_our_metadata(tmp_path, capfd):
     assert empty_or_absent(tmp_path / "o")
 
 
+@pytest.mark.torch
 def test_predict_checkpoint_of_another_layout(kit, tmp_path, capfd):
     msg = one_line_error(["predict", str(PAIR), "--weights", str(kit["ibug"]), "--out", str(tmp_path / "o")],
                          capfd, "ibug.pt")

@@ -18,7 +18,23 @@ from pipnet106.predict import STARTER_ONNX, Landmarker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = json.loads((FIXTURES / "golden_group4.json").read_text())
-TOL_PX = 0.5
+
+
+def _pinned_versions() -> bool:
+    """True when OpenCV and onnxruntime are the versions pinned in constraints.txt (those that made the golden)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = dict(line.split("==") for line in (FIXTURES.parents[1] / "constraints.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    try:
+        return all(version(name) == pins.get(name) for name in ("opencv-python-headless", "onnxruntime"))
+    except PackageNotFoundError:
+        return False
+
+
+# 0.5 px with the pinned versions; other releases (e.g. OpenCV 4.8 + onnxruntime 1.16 in `make test-min`)
+# resample and accumulate differently: measured 0.65 px there, so they get 1 px.
+TOL_PX = 0.5 if _pinned_versions() else 1.0
 
 pytest.importorskip("onnxruntime")
 
