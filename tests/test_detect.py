@@ -176,6 +176,20 @@ def test_parts_of_a_big_face_are_not_small_faces():
     assert [d.box.tolist() for d in out] == [big.box.tolist(), neighbour.box.tolist()] + [c.box.tolist() for c in crowd]
 
 
+def test_proposals_add_low_scoring_detections_for_confirmation(pair2):
+    plain = bf.BlazeFaceDetector(threads=1)
+    more = bf.BlazeFaceDetector(threads=1, proposals=0.2)
+    a, b = plain(pair2), more(pair2)
+    assert plain.confirm is None and more.confirm == (0.5, bf.BlazeFaceDetector.CONFIRM_CONF)
+    assert len(b) >= len(a) and min(d.score for d in b) >= 0.2
+    strong = [d for d in b if d.score >= 0.5]  # the same faces (boxes move a little: weighted NMS
+    assert len(strong) == len(a)                 # now also averages in the weaker boxes around them)
+    for x, y in zip(strong, a):
+        assert box_iou(x.box, y.box[None])[0] > 0.9
+    with pytest.raises(UserError):
+        bf.BlazeFaceDetector(proposals=0.7)
+
+
 def test_min_face_size_steers_a_named_detector():
     from pipnet106.detect import as_detector
 

@@ -112,3 +112,28 @@ print('ok', len(faces))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "ok 2" in res.stdout
+
+
+def test_low_scoring_detections_are_kept_only_with_confident_landmarks():
+    """Proposals (detector score below `confirm[0]`) stay only when their landmarks are confident."""
+    from pipnet106 import Landmarker
+    from pipnet106.crop import points_box
+
+    img, pts = render_face(np.random.default_rng(4), 320, 320, yaw=0, pitch=0, roll=0, scale=140, centre=(200, 190))
+    face_box = points_box(pts)
+
+    class Proposals:  # a detector that is unsure about both of its boxes
+        confirm = (0.5, 0.45)
+
+        def __call__(self, image):
+            return [[*face_box, 0.3], [5, 5, 70, 70, 0.3]]  # the face, and plain background in a corner
+
+    base = Landmarker.default(threads=1)
+    lm = Landmarker(base.backend, detector=Proposals())
+    faces = lm.predict(img)
+    assert len(faces) == 1 and abs(faces[0].box[0] - face_box[0]) < 1
+    assert lm.confirmed([0.9, 0.3, 0.3], np.array([[0.2] * 3, [0.6] * 3, [0.3] * 3])).tolist() == [True, True, False]
+    # given boxes are the user's: never dropped
+    assert len(lm.predict(img, boxes=[[5, 5, 70, 70, 0.3]])) == 1
+    # the package's default detector proposes down to 0.2 and asks for confirmation
+    assert base.detector.confirm == (base.detector.score_threshold, 0.45) and base.detector.min_score == 0.2

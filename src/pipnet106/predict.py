@@ -144,8 +144,10 @@ class Landmarker:
         self.enlarge: float = backend.enlarge
         # "default" -> the package's default detector; None -> boxes must be given to predict()
         # min_face_size also steers a named detector's search (BlazeFace's pyramid): smaller is slower
+        # a named detector also returns low-scoring proposals, kept only when their landmarks are confident
         self.detector = None if detector is None else as_detector(None if detector == "default" else detector,
-                                                                   min_face_size=min_face_size or None)
+                                                                   min_face_size=min_face_size or None,
+                                                                   proposals=True)
         self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
 
     # ---- constructors ----
@@ -262,6 +264,17 @@ class Landmarker:
             order = order[: self.max_faces]
         return boxes[order], scores[order]
 
+    def confirmed(self, scores: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """Which detections are faces: all of them, unless the detector marks low scores as proposals
+        (`confirm` = (score below which, mean landmark confidence needed)); then those need confident
+        landmarks, which hands, fabric and other face-like textures do not get."""
+        rule = getattr(self.detector, "confirm", None)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if rule is None or not len(scores):
+            return np.ones(len(scores), dtype=bool)
+        mean_conf = np.asarray(conf, dtype=np.float64).reshape(len(scores), -1).mean(axis=1)
+        return (scores >= rule[0]) | (mean_conf >= rule[1])
+
     def predict(self, image, boxes: Iterable | None = None, color: str = "bgr") -> list[Face]:
         """All faces of one image. `boxes` (x0, y0, x1, y1[, score]) skip the detector."""
         bgr = as_bgr(image, color)
@@ -277,6 +290,7 @@ class Landmarker:
             b, s = self.detect(bgr)
             calibration = getattr(self.detector, "landmark_box", None)
         pts, conf = self.landmarks_for_boxes(bgr, b, calibration=calibration)
-        return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c in zip(b, s, pts, conf)]
+        keep = self.confirmed(s, conf) if boxes is None else np.ones(len(b), dtype=bool)
+        return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c, k in zip(b, s, pts, conf, keep) if k]
 
     __call__ = predict

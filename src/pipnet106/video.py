@@ -186,7 +186,7 @@ class Tracker:
         k = int(np.argmin(np.where(ok, dist, np.inf)))
         (p, c, _), = self._start(image, boxes[k:k + 1], np.array([dets[k].score]),
                                  getattr(det, "landmark_box", None))
-        if float(np.mean(c)) < self.min_conf:
+        if float(np.mean(c)) < self.min_conf or not self.lm.confirmed([dets[k].score], c[None])[0]:
             return False
         tr.raw, tr.conf, tr.filter, tr.age = p, c, None, 0
         tr.redetections += 1
@@ -232,7 +232,8 @@ class Tracker:
             return
         for p, c, s in self._start(image, np.array([b for b, _ in new]), np.array([s for _, s in new]),
                                    calibration):
-            if float(np.mean(c)) < self.min_conf:
+            detected = calibration is not None  # given boxes are taken as faces; detections may be proposals
+            if float(np.mean(c)) < self.min_conf or (detected and not self.lm.confirmed([s], c[None])[0]):
                 continue
             self.tracks.append(Track(self._next_id, p, c, points_box(p), float(np.mean(c))))
             self._next_id += 1

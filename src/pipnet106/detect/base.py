@@ -225,19 +225,27 @@ def accepts_option(name: str, option: str) -> bool:
     return option in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def as_detector(spec: str | Callable | None, min_face_size: float | None = None) -> Callable:
+PROPOSAL_SCORE = 0.2
+"""Lowest detector score a landmark pipeline takes as a proposal (see `BlazeFaceDetector.proposals`)."""
+
+
+def as_detector(spec: str | Callable | None, min_face_size: float | None = None,
+                proposals: bool = False) -> Callable:
     """A detector from a registry name, an existing callable, or None (the default).
 
     `min_face_size` (pixels) steers a named detector that searches by face size (BlazeFace's
-    pyramid, Haar's smallest window); a callable is used as it is.
+    pyramid, Haar's smallest window); `proposals` asks a named detector that can for
+    low-scoring detections too, for the landmark pipeline to confirm; a callable is used as it is.
     """
     if spec is None:
         spec = DEFAULT_DETECTOR
     if isinstance(spec, str):
+        kw: dict[str, Any] = {}
         if min_face_size and accepts_option(spec, "min_face_size"):
-            return get_detector(spec, min_face_size=max(float(min_face_size), 4.0) if spec != "haar"
-                                else int(round(min_face_size)))
-        return get_detector(spec)
+            kw["min_face_size"] = max(float(min_face_size), 4.0) if spec != "haar" else int(round(min_face_size))
+        if proposals and spec.startswith("blazeface") and spec != "blazeface-short":
+            kw["proposals"] = PROPOSAL_SCORE
+        return get_detector(spec, **kw)
     if callable(spec):
         return spec
     raise UserError(f"face detector must be a name or a callable, got {type(spec).__name__}")

@@ -279,7 +279,16 @@ class BlazeFaceDetector:
         windows, so their smallest findable face grows).
     engine: "auto" (onnxruntime if installed, else OpenCV dnn), "onnxruntime", "opencv".
     threads: intra-op threads for onnxruntime (None = its default).
+    proposals: also return detections scoring from this value up to `score_threshold`, as
+        proposals for a landmark pipeline to confirm (`confirm`): small faces in crowds often
+        score 0.2-0.5, and so do hands and fabric; the landmark model tells them apart (a face
+        gets confident points). `Landmarker` builds its default detector with 0.2.
     """
+
+    CONFIRM_CONF = 0.45
+    """Mean landmark confidence a proposal needs to be kept as a face (`Landmarker.confirmed`);
+    on the shared photos this keeps 95.9% of faces >= 24 px with 19 false alarms, against 96.2%
+    with 127 unconfirmed (benchmarks/detect_small_faces.py, pipeline rows)."""
 
     landmark_box = (0.0024, 0.0932, 0.9087, 0.8821)
     """Where the 106-point landmark box sits relative to this detector's box: centre shift
@@ -288,7 +297,7 @@ class BlazeFaceDetector:
 
     def __init__(self, model: str = "full", score_threshold: float | None = None, nms_iou: float = 0.3,
                  min_face_size: float | None = None, tile: int | None = None, max_tiles: int = 400,
-                 engine: str = "auto", threads: int | None = None) -> None:
+                 engine: str = "auto", threads: int | None = None, proposals: float | None = None) -> None:
         if model not in MODELS:
             raise UserError(f"blazeface model must be one of {', '.join(MODELS)}, got '{model}'")
         if tile and tile < 64:
@@ -300,6 +309,12 @@ class BlazeFaceDetector:
         self.score_threshold = self.spec.score_threshold if score_threshold is None else float(score_threshold)
         if not 0.0 <= self.score_threshold <= 1.0:
             raise UserError(f"blazeface score_threshold must be in [0, 1], got {score_threshold}")
+        if proposals is not None and not 0.0 < float(proposals) <= self.score_threshold:
+            raise UserError(f"blazeface proposals must be in (0, score_threshold={self.score_threshold:g}], "
+                            f"got {proposals}")
+        self.min_score = self.score_threshold if proposals is None else float(proposals)
+        self.confirm = None if proposals is None else (self.score_threshold, self.CONFIRM_CONF)
+        """(score below which a detection is a proposal, mean landmark confidence it needs), or None."""
         self.nms_iou = float(nms_iou)
         self.tile = None if tile is None else int(tile)
         self.min_face_size = self.spec.min_face if min_face_size is None else float(min_face_size)
@@ -338,7 +353,7 @@ class BlazeFaceDetector:
 
     def _run(self, canvas: np.ndarray, t: CropTransform, shift: np.ndarray) -> list[tuple]:
         reg, logits = self.runner(to_input(canvas))
-        boxes, kps, scores = decode(reg, logits, self.anchors, self.spec.size, self.score_threshold)
+        boxes, kps, scores = decode(reg, logits, self.anchors, self.spec.size, self.min_score)
         return [((t.to_source(b.reshape(2, 2)) + shift).reshape(4), t.to_source(k) + shift, float(s))
                 for b, k, s in zip(boxes, kps, scores)]
 
@@ -370,7 +385,7 @@ class BlazeFaceDetector:
         for i in sorted({i for i, _ in jobs}):
             wins = [k for j, k in jobs if j == i]
             dets += self.detect_level(image, plan[i], None if -1 in wins else wins)
-        return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.score_threshold)
+        return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.min_score)
 
     def detect_level(self, image: np.ndarray, level: Level, only: list[int] | None = None) -> list[Detection]:
         """Raw detections of one pyramid level: the image shrunk once, then cut into windows
@@ -401,7 +416,7 @@ class BlazeFaceDetector:
         dets: list[Detection] = []
         for level in self.plan(w, h):
             dets += self.detect_level(image, level)
-        return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.score_threshold)
+        return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.min_score)
 
 
 def drop_nested(dets: list[Detection], inside: float = 0.6, ratio: float = 2.5) -> list[Detection]:
