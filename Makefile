@@ -68,7 +68,7 @@ starter: teacher-env $(FULL_STAMP)
 	@test -n "$(SRC)" || { echo "usage: make starter SRC=photos/ [OUT=my_starter]"; exit 2; }
 	$(BIN)/pipnet106 autolabel "$(SRC)" --out "$(OUT)/labels" --resume || test $$? -eq 1
 	test -f "$(OUT)/data/manifest.json" || $(BIN)/pipnet106 prepare "$(SRC)" --labels-dir "$(OUT)/labels/labels" \
-		--out "$(OUT)/data" --crop face --size 128
+		--out "$(OUT)/data" --crop face --size 128 || test $$? -eq 1
 	if [ -f "$(OUT)/run/last.pt" ]; then $(BIN)/pipnet106 train --resume "$(OUT)/run"; \
 	else $(BIN)/pipnet106 train --config configs/starter_own.yaml --data "$(OUT)/data" --out "$(OUT)/run"; fi
 	$(BIN)/pipnet106 eval --weights "$(OUT)/run/best.pt" --data "$(OUT)/data" --out "$(OUT)/eval"
