@@ -4,10 +4,10 @@
 set -euo pipefail
 POOL=${POOL:-../shared/data/faces-gray}
 WORK=${WORK:-starter_work}
-.venv/bin/pipnet106 autolabel "$POOL" --out "$WORK/labels"                 # MediaPipe teacher -> 106 points
+.venv/bin/pipnet106 autolabel "$POOL" --out "$WORK/labels" || [ $? -eq 1 ]  # teacher -> 106 points; exit 1 = some photos had no face
 .venv/bin/python tools/starter_split.py "$WORK/labels" --out "$WORK/split"   # 10% of persons held out
 .venv/bin/pipnet106 prepare "$POOL" --labels-dir "$WORK/labels/labels" --out "$WORK/data128" \
-    --crop face --size 128 --train-list "$WORK/split/train_names.txt" --test-list "$WORK/split/test_names.txt"
+    --crop face --size 128 --train-list "$WORK/split/train_names.txt" --test-list "$WORK/split/test_names.txt" || [ $? -eq 1 ]  # 1 = some samples skipped
 .venv/bin/pipnet106 train --config configs/starter_mbv2_320_s16_128.yaml --data "$WORK/data128" --out "$WORK/run128"
 .venv/bin/pipnet106 eval --weights "$WORK/run128/best.pt" --data "$WORK/data128"
 .venv/bin/pipnet106 export --weights "$WORK/run128/best.pt" --out src/pipnet106/assets/starter.pt --fp16-weights
