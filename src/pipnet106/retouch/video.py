@@ -52,7 +52,11 @@ class VideoRetoucher:
     tracker_kw: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.tracker = Tracker(self.landmarker, smooth=self.smooth, **self.tracker_kw)
+        # New faces are looked for by a full detection every 30 frames rather than the tracker's
+        # continuous scan: on 1280x720 the scan costs several times the rest of the frame
+        # (benchmarks/retouch_video.py), and a newcomer ramps in over `ramp_s` anyway.
+        kw = {"scan_frames": 0, "detect_every": 30, **self.tracker_kw}
+        self.tracker = Tracker(self.landmarker, smooth=self.smooth, **kw)
         self.first_seen: dict[int, float] = {}
         self.last_weight: dict[int, float] = {}
         self.last_face: dict[int, object] = {}
