@@ -108,6 +108,22 @@ def test_boxes_follow_the_image_when_it_is_scaled_and_padded(full, pair2):
         assert box_iou(expect, g.box[None])[0] > 0.75, (expect, g.box)
 
 
+@pytest.mark.parametrize("gray", [False, True])
+def test_close_up_portrait_is_found(full, group4, gray):
+    """A face filling a 350-px photo (the usual pre-cropped portrait): letterboxed whole, the
+    full-range model finds nothing; the zoomed-out whole-image run finds it."""
+    cx, cy, half = 179.5, 187.5, 0.42 * 119  # the left face of group4, cropped to fill the photo
+    crop = group4[int(cy - half):int(cy + half), int(cx - half):int(cx + half)]
+    crop = cv2.resize(crop, (350, 350), interpolation=cv2.INTER_CUBIC)
+    if gray:
+        crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert not [d for d in full.detect_window(crop) if d.score >= 0.5]  # the case the zoom-out is for
+    dets = full(crop)
+    assert len(dets) == 1
+    side = np.sqrt((dets[0].box[2] - dets[0].box[0]) * (dets[0].box[3] - dets[0].box[1]))
+    assert 200 < side < 400  # the whole face, not a part of it
+
+
 def test_tiles_cover_the_image_with_overlap():
     tiles = bf.tile_grid(1000, 700, 400)
     cover = np.zeros((700, 1000), bool)
@@ -124,9 +140,10 @@ def test_tiles_cover_the_image_with_overlap():
 
 def test_pyramid_is_chosen_from_image_size_and_min_face_size():
     # small photo: the whole-image run already sees 24-px faces large enough
-    assert [len(lv.windows) for lv in bf.scale_plan(300, 200, 192, 24)] == [0]
+    # (twice: letterboxed, and zoomed out for faces that fill the photo)
+    assert [(len(lv.windows), lv.fill) for lv in bf.scale_plan(300, 200, 192, 24)] == [(0, 1.0), (0, bf.ZOOM_OUT_FILL)]
     plan = bf.scale_plan(1024, 768, 192, 24)
-    assert len(plan) == 2 and not plan[-1].windows
+    assert len(plan) == 3 and not plan[-1].windows and not plan[-2].windows
     fine = plan[0]
     # the smallest face becomes FACE_INPUT_PX network pixels, the windows cover the image with overlap
     assert fine.scale == pytest.approx(bf.FACE_INPUT_PX / 24, rel=0.02)
@@ -136,9 +153,9 @@ def test_pyramid_is_chosen_from_image_size_and_min_face_size():
     assert cover.all()
     det = bf.BlazeFaceDetector(threads=1)
     runs = [bf.BlazeFaceDetector(min_face_size=m, threads=1).runs(1024, 768) for m in (16, 24, 32, 48, 80)]
-    assert runs == sorted(runs, reverse=True) and runs[-1] == 1 and det.runs(1024, 768) == runs[1]
+    assert runs == sorted(runs, reverse=True) and runs[-1] == 2 and det.runs(1024, 768) == runs[1]
     # a face size between two levels is never left to a level too coarse for it: 48 px on 1024 px
-    assert len(bf.scale_plan(1024, 768, 192, 48)) == 2
+    assert len(bf.scale_plan(1024, 768, 192, 48)) == 3
     # very large photos: each level is capped, finest first coarsened
     huge = bf.scale_plan(8000, 6000, 192, 24, max_windows=50)
     assert all(len(lv.windows) <= 50 for lv in huge) and len(huge) >= 3

@@ -99,14 +99,18 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size
     return boxes, kps, scores
 
 
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, CropTransform]:
-    """Square `size` input with the whole image centred, plus the source->input transform.
+def letterbox(image: np.ndarray, size: int, fill: float = 1.0) -> tuple[np.ndarray, CropTransform]:
+    """Square `size` input with the whole image centred, its long side `fill` of the input,
+    plus the source->input transform.
 
     Strong shrinking first averages k x k pixel blocks (exact, anti-aliased), then
     warps the rest, so the result matches `CropTransform` exactly.
     """
     h, w = image.shape[:2]
     t = letterbox_transform(w, h, size)
+    if fill != 1.0:
+        sc = t.scale * fill
+        t = CropTransform(sc, (size - w * sc) / 2.0, (size - h * sc) / 2.0, size)
     k = int(1.0 / (2.0 * t.scale)) if t.scale < 0.5 else 1
     if k > 1:
         ph, pw = -h % k, -w % k
@@ -215,6 +219,8 @@ class Level:
 
     scale: float
     windows: tuple[tuple[int, int, int, int], ...]
+    fill: float = 1.0
+    """Whole-image levels only: the part of the input side the image's long side fills."""
 
 
 FACE_INPUT_PX = 15.0
@@ -222,6 +228,11 @@ FACE_INPUT_PX = 15.0
 still finds reliably; below it recall falls fast (measured on the verified boxes of the shared
 group photos, benchmarks/detect_small_faces.py). A face of `min_face_size` source pixels is
 shrunk to this size at the finest level."""
+
+ZOOM_OUT_FILL = 0.5
+"""The whole image also runs zoomed out, its long side filling this part of the input: the
+full-range model misses faces that fill most of its input (a close-up portrait or a selfie),
+e.g. it found 14 of 60 350-px LFW portraits letterboxed whole, and 60 of 60 at half the input."""
 
 LEVEL_RATIO = 3.0
 """Scale step between pyramid levels: each level is responsible for faces of FACE_INPUT_PX up to
@@ -232,7 +243,8 @@ def scale_plan(width: int, height: int, size: int, min_face_size: float, overlap
                max_windows: int = 400) -> list[Level]:
     """Pyramid levels, finest first, that find faces of `min_face_size` source pixels and up.
 
-    The coarsest level is always the whole image letterboxed into one input (big faces). Finer
+    The coarsest levels are always the whole image letterboxed into one input, and once more
+    zoomed out to `ZOOM_OUT_FILL` of it (faces filling the photo). Finer
     levels are added, each `LEVEL_RATIO` apart, until a face of `min_face_size` becomes
     `FACE_INPUT_PX` input pixels; each is cut into `size`-px input windows overlapping by
     `overlap` of a side (>= the largest face the level is responsible for). Cost: about
@@ -241,7 +253,7 @@ def scale_plan(width: int, height: int, size: int, min_face_size: float, overlap
     level by coarsening it (for very large photos with a tiny `min_face_size`).
     """
     whole = size / max(width, height)
-    levels = [Level(whole, ())]
+    levels = [Level(whole, ()), Level(whole * ZOOM_OUT_FILL, (), ZOOM_OUT_FILL)]
     target = FACE_INPUT_PX / max(float(min_face_size), 1.0)
     if target <= whole * 1.15:  # the whole-image run already sees the smallest face large enough
         return levels
@@ -357,11 +369,12 @@ class BlazeFaceDetector:
         return [((t.to_source(b.reshape(2, 2)) + shift).reshape(4), t.to_source(k) + shift, float(s))
                 for b, k, s in zip(boxes, kps, scores)]
 
-    def detect_window(self, image: np.ndarray, window: tuple[int, int, int, int] | None = None) -> list[Detection]:
+    def detect_window(self, image: np.ndarray, window: tuple[int, int, int, int] | None = None,
+                      fill: float = 1.0) -> list[Detection]:
         """Raw (pre-NMS) detections of one letterboxed window, in source pixels."""
         x0, y0 = (window[0], window[1]) if window else (0, 0)
         part = image[window[1]:window[3], window[0]:window[2]] if window else image
-        canvas, t = letterbox(part, self.spec.size)
+        canvas, t = letterbox(part, self.spec.size, fill)
         out = []
         for box, k, s in self._run(canvas, t, np.array([x0, y0], dtype=np.float64)):
             if window and _cut_by_window(box, window, image.shape[1], image.shape[0]):
@@ -391,7 +404,8 @@ class BlazeFaceDetector:
         """Raw detections of one pyramid level: the image shrunk once, then cut into windows
         (`only`: indices of the windows to run; None = all)."""
         if not level.windows:
-            return self.detect_window(image)
+            dets = self.detect_window(image, fill=level.fill)
+            return dets if level.fill == 1.0 else [d for d in dets if _fills_photo(d.box, image.shape[1], image.shape[0])]
         size, h, w = self.spec.size, image.shape[0], image.shape[1]
         small, s = _shrink(image, level.scale)
         t = CropTransform(s, 0.0, 0.0, size)
@@ -417,6 +431,16 @@ class BlazeFaceDetector:
         for level in self.plan(w, h):
             dets += self.detect_level(image, level)
         return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.min_score)
+
+
+def _fills_photo(box: np.ndarray, width: int, height: int) -> bool:
+    """What the zoomed-out run is for: a face at least a quarter of the photo's long side, lying
+    mostly (70% of its box) inside the photo. On a zoomed-out crowd the model can report the
+    whole padded canvas as one low-score face, which would swallow the real small faces."""
+    x0, y0, x1, y1 = box
+    area = max(x1 - x0, 1e-6) * max(y1 - y0, 1e-6)
+    inside = max(min(x1, width) - max(x0, 0), 0) * max(min(y1, height) - max(y0, 0), 0)
+    return bool(inside >= 0.7 * area and np.sqrt(area) >= 0.25 * max(width, height))
 
 
 def drop_nested(dets: list[Detection], inside: float = 0.6, ratio: float = 2.5) -> list[Detection]:
