@@ -40,9 +40,9 @@ from pipnet106 import crop  # noqa: E402
 from pipnet106.fileio import atomic_write_json, is_image_file, read_image  # noqa: E402
 from pipnet106.predict import Landmarker  # noqa: E402
 
-# crop mode -> crop.AREA_FILTER_BELOW: bilinear everywhere (before), area filter only below 0.5, area filter
-# for every shrink (the package's default)
-MODES = {"bilinear (before)": 0.0, "area below 0.5": 0.5, "area below 1 (after)": 1.0}
+# crop mode -> crop.AREA_FILTER_BELOW: bilinear everywhere (before), area filter only when shrinking by
+# more than 2 (the package's default), area filter for every shrink
+MODES = {"bilinear (before)": 0.0, "area below 0.5 (default)": 0.5, "area below 1": 1.0}
 
 
 DEFAULT = crop.AREA_FILTER_BELOW
