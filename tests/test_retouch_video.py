@@ -98,6 +98,9 @@ def test_cli_video(tmp_path, capsys):
     lines = (tmp_path / "o" / "still_retouched.jsonl").read_text().splitlines()
     assert len(lines) == 8 and json.loads(lines[-1])["faces"][0]["track_id"] >= 0
     assert json.loads(lines[0])["faces"][0]["weight"] < 0.05 < json.loads(lines[-1])["faces"][0]["weight"]
+    # written atomically with the usual permissions (not mkstemp's 0600), no temp file left
+    assert out.stat().st_mode & 0o044 and sorted(p.name for p in out.parent.iterdir()) == [
+        "still_retouched.jsonl", "still_retouched.mp4"]
 
 
 def test_cli_image_folder_json_compare(tmp_path, capsys):

@@ -50,6 +50,48 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "wb
     return path
 
 
+class AtomicVideoWriter:
+    """`cv2.VideoWriter` into a temp file next to `path`, renamed into place by `close()`.
+
+    Use as a context manager: leaving it by an exception (or a kill) leaves no half-written video
+    at `path`; the temp file is removed. The result gets the usual permissions, like every output.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix or ".mp4",
+                                            dir=self.path.parent)
+        except OSError as e:
+            raise UserError(f"{self.path}: cannot write ({_why(e, self.path.parent)})") from None
+        os.close(fd)
+        self.writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(size))
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def close(self) -> Path:
+        self.writer.release()
+        os.chmod(self.tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.writer.release()
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+    def __enter__(self) -> "AtomicVideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 def _why(e: OSError, where: Path) -> str:
     """Short reason of a failed write, e.g. 'permission denied on out/'."""
     what = (e.strerror or type(e).__name__).lower()

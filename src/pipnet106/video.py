@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -286,27 +287,13 @@ class Tracker:
         return faces
 
 
-def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth: bool = False,
-                  tracker_kw: dict | None = None, boxes=None) -> dict:
-    """Landmarks for every frame of a video file -> `out/<stem>.jsonl` (+ annotated `<stem>_annotated.mp4`).
-
-    `boxes`: face boxes (x0, y0, x1, y1[, score]) of the first frame, which start the tracks (for
-    users who bring their own boxes; without a detector, faces that are lost are not found again).
-    """
-    import json
-    import os
-    import tempfile
-    import time
-    from pathlib import Path
-
+def open_video(path) -> tuple["cv2.VideoCapture", np.ndarray, float, int | None]:
+    """(capture, first frame, frames per second, frame count or None), or a one-line `UserError`."""
     import cv2
-    from tqdm import tqdm
 
-    from .draw import draw_faces
     from .errors import UserError
-    from .fileio import _UMASK, atomic_write_text
 
-    path, out = Path(path), Path(out)
+    path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise UserError(f"{path}: video file is missing or empty")
     cap = cv2.VideoCapture(str(path))
@@ -314,45 +301,50 @@ def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth:
     if not ok:
         cap.release()
         raise UserError(f"{path}: cannot decode video (unsupported or corrupt file)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    return cap, frame, cap.get(cv2.CAP_PROP_FPS) or 30.0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+
+
+def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth: bool = False,
+                  tracker_kw: dict | None = None, boxes=None) -> dict:
+    """Landmarks for every frame of a video file -> `out/<stem>.jsonl` (+ annotated `<stem>_annotated.mp4`).
+
+    `boxes`: face boxes (x0, y0, x1, y1[, score]) of the first frame, which start the tracks (for
+    users who bring their own boxes; without a detector, faces that are lost are not found again).
+    """
+    import contextlib
+    import json
+    import time
+
+    from tqdm import tqdm
+
+    from .draw import draw_faces
+    from .fileio import AtomicVideoWriter, atomic_write_text
+
+    path, out = Path(path), Path(out)
+    cap, frame, fps, total = open_video(path)
     tracker = Tracker(landmarker, smooth=smooth, **(tracker_kw or {}))
     out.mkdir(parents=True, exist_ok=True)
-    writer, tmp_video = None, None
-    if draw:
-        fd, tmp_video = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=out)
-        os.close(fd)
-        h, w = frame.shape[:2]
-        writer = cv2.VideoWriter(tmp_video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    h, w = frame.shape[:2]
+    writer = AtomicVideoWriter(out / f"{path.stem}_annotated.mp4", fps, (w, h)) if draw else None
     lines, index, t0 = [], 0, time.perf_counter()
     bar = tqdm(total=total, desc="video", unit="frame")
     try:
-        while ok:
-            faces = tracker.update(frame, t=index / fps, boxes=boxes if index == 0 else None)
-            lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
-                                     "faces": [f.to_dict() for f in faces]}))
-            if writer is not None:
-                writer.write(draw_faces(frame, faces))
-            index += 1
-            bar.update(1)
-            ok, frame = cap.read()
-    except BaseException:
-        if tmp_video and os.path.exists(tmp_video):
-            if writer is not None:
-                writer.release()
-                writer = None
-            os.unlink(tmp_video)
-        raise
+        with writer if writer is not None else contextlib.nullcontext():
+            ok = True
+            while ok:
+                faces = tracker.update(frame, t=index / fps, boxes=boxes if index == 0 else None)
+                lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
+                                         "faces": [f.to_dict() for f in faces]}))
+                if writer is not None:
+                    writer.write(draw_faces(frame, faces))
+                index += 1
+                bar.update(1)
+                ok, frame = cap.read()
     finally:
         bar.close()
         cap.release()
-        if writer is not None:
-            writer.release()
     secs = time.perf_counter() - t0
     atomic_write_text(out / f"{path.stem}.jsonl", "\n".join(lines) + "\n")
-    if tmp_video:
-        os.chmod(tmp_video, 0o666 & ~_UMASK)  # mkstemp makes 0600; every other output is 0644-like
-        os.replace(tmp_video, out / f"{path.stem}_annotated.mp4")
     summary = {"frames": index, "seconds": secs, "fps": index / max(secs, 1e-9),
                "detector_calls": tracker.detector_calls, "detector_runs": tracker.detector_runs,
                "redetections": tracker.redetections}

@@ -52,6 +52,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def first_frame_boxes(given, video: Path, boxes_path) -> list[list[float]] | None:
+    """`--boxes` for a video: its entry (key: the video's name or stem) holds the boxes of its first
+    frame, which start the tracks. None without `--boxes`."""
+    if given is None:
+        return None
+    from ..errors import SampleError
+
+    try:
+        return [[*d.box, d.score] for d in given.lookup(video.name)]
+    except SampleError:
+        raise UserError(f"--boxes: {boxes_path} has no boxes for video '{video.name}' (key: its name or stem; "
+                        f"the boxes of its first frame)") from None
+
+
 def _make_landmarker(args) -> Landmarker:
     if args.refine < 0:
         raise UserError(f"--refine {args.refine}: the number of extra passes must be 0 or more")
@@ -83,16 +97,8 @@ def run(args) -> int:
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         from ..video import predict_video
 
-        first = None
-        if given is not None:  # the video's boxes start the tracks on its first frame
-            from ..errors import SampleError
-
-            try:
-                first = [[*d.box, d.score] for d in given.lookup(src.name)]
-            except SampleError:
-                raise UserError(f"{args.boxes}: no boxes for video '{src.name}' (key: its name or stem; "
-                                f"the boxes of its first frame)") from None
-        predict_video(lm, src, out, draw=args.draw, smooth=args.smooth, boxes=first)
+        predict_video(lm, src, out, draw=args.draw, smooth=args.smooth,
+                      boxes=first_frame_boxes(given, src, args.boxes))
         return 0
     if src.is_file():
         return _predict_one(lm, src, out, args, given)

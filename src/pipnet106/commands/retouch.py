@@ -7,8 +7,6 @@ before/after pictures (--compare) and a record of what was done to which face (-
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -139,7 +137,7 @@ def run(args) -> int:
 
     from ..fileio import atomic_write_image, atomic_write_json, atomic_write_text, is_image_file, read_image
     from ..retouch import retouch_report
-    from .predict import _make_landmarker
+    from .predict import _make_landmarker, first_frame_boxes
 
     if args.list:
         print_table()
@@ -164,14 +162,7 @@ def run(args) -> int:
     select = args.faces.strip()
 
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
-        first = None
-        if given is not None:   # the video's boxes start the tracks on its first frame
-            try:
-                first = [[*d.box, d.score] for d in given.lookup(src.name)]
-            except SampleError:
-                raise UserError(f"--boxes: {args.boxes} has no boxes for video '{src.name}' "
-                                f"(key: its name or stem; the boxes of its first frame)") from None
-        return _run_video(args, lm, adj, src, out, select, ramp, first)
+        return _run_video(args, lm, adj, src, out, select, ramp, first_frame_boxes(given, src, args.boxes))
 
     single_file = src.is_file() and out.suffix.lower() in IMAGE_OUT_EXTS
     if src.is_file():
@@ -233,49 +224,35 @@ def run(args) -> int:
 
 
 def _run_video(args, lm, adj, src: Path, out: Path, select: str, ramp: float, first_boxes=None) -> int:
-    import cv2
     import numpy as np
     from tqdm import tqdm
 
-    from ..fileio import atomic_write_text
+    from ..fileio import AtomicVideoWriter, atomic_write_text
     from ..retouch.video import VideoRetoucher
+    from ..video import open_video
 
     target = out if out.suffix.lower() in VIDEO_EXTS else out / f"{src.stem}_retouched.mp4"
-    cap = cv2.VideoCapture(str(src))
-    ok, frame = cap.read() if cap.isOpened() else (False, None)
-    if not ok:
-        cap.release()
-        raise UserError(f"{src}: cannot decode video (unsupported or corrupt file)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    target.parent.mkdir(parents=True, exist_ok=True)
+    cap, frame, fps, total = open_video(src)
     h, w = frame.shape[:2]
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".mp4", dir=target.parent)
-    os.close(fd)
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w * 2 if args.compare else w, h))
     vr = VideoRetoucher(lm, adj, smooth=not args.no_smooth, ramp_s=ramp, select=select)
     lines, index, t0 = [], 0, time.perf_counter()
     bar = tqdm(total=total, desc="retouch video", unit="frame")
     try:
-        while ok:
-            result = vr.update(frame, index / fps, boxes=first_boxes if index == 0 else None)
-            writer.write(np.concatenate([frame, result], axis=1) if args.compare else result)
-            if args.json:
-                lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
-                                         "faces": [dict(r.to_dict(), track_id=int(getattr(f, "track_id", -1)))
-                                                   for r, f in zip(vr.last_report, vr.last_faces)]}))
-            index += 1
-            bar.update(1)
-            ok, frame = cap.read()
-    except BaseException:
-        writer.release()
-        os.unlink(tmp)
-        raise
+        with AtomicVideoWriter(target, fps, (w * 2 if args.compare else w, h)) as writer:
+            ok = True
+            while ok:
+                result = vr.update(frame, index / fps, boxes=first_boxes if index == 0 else None)
+                writer.write(np.concatenate([frame, result], axis=1) if args.compare else result)
+                if args.json:
+                    lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
+                                             "faces": [dict(r.to_dict(), track_id=int(getattr(f, "track_id", -1)))
+                                                       for r, f in zip(vr.last_report, vr.last_faces)]}))
+                index += 1
+                bar.update(1)
+                ok, frame = cap.read()
     finally:
         bar.close()
         cap.release()
-    writer.release()
-    os.replace(tmp, target)
     if args.json:
         atomic_write_text(target.with_suffix(".jsonl"), "\n".join(lines) + "\n")
     secs = time.perf_counter() - t0
