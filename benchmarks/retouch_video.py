@@ -30,6 +30,7 @@ from pipnet106.fileio import atomic_write_json  # noqa: E402
 from pipnet106.predict import STARTER_ONNX, Landmarker  # noqa: E402
 from pipnet106.retouch import PRESETS, face_field  # noqa: E402
 from pipnet106.retouch.video import VideoRetoucher, field_shimmer  # noqa: E402
+from retouch_speed import portrait  # noqa: E402  (this folder: the same portrait as the speed benchmark)
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "src" / "pipnet106" / "assets" / "demo" / "group4.jpg"
@@ -37,13 +38,7 @@ GROUP = ROOT / "src" / "pipnet106" / "assets" / "demo" / "group4.jpg"
 
 def frame_720p(lm: Landmarker) -> np.ndarray:
     img = cv2.imread(str(GROUP))
-    f = lm.predict(img)[0]
-    x0, y0, x1, y1 = f.box
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.1 * (y1 - y0)
-    w = 2.0 * (x1 - x0)
-    h = w * 4 / 3
-    crop = img[int(max(0, cy - h / 2)):int(min(img.shape[0], cy + h / 2)), int(cx - w / 2):int(cx + w / 2)]
-    person = cv2.resize(crop, (540, 720), interpolation=cv2.INTER_CUBIC)
+    person = cv2.resize(portrait(540, lm), (540, 720), interpolation=cv2.INTER_AREA)  # 540x720 unless cut by the photo
     canvas = cv2.GaussianBlur(cv2.resize(img, (1280, 720)), (0, 0), 8)
     canvas[:, 370:910] = person
     return canvas
