@@ -66,6 +66,32 @@ def predict_loader(model, decoder, loader: DataLoader, device: torch.device, lay
     return np.concatenate(preds), np.concatenate(confs), np.concatenate(gts)
 
 
+def predict_backend(backend, ds, batch_size: int = 32, flip: bool = False, progress: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A landmark backend (e.g. an ONNX export, int8 included) over a dataset's crops, read exactly as
+    `LandmarkDataset.load` reads them -> (pred, conf, gt), normalized; missing ground truth is NaN.
+
+    The backend takes the uint8 crops and does its own preprocessing and decoding, so an exported
+    file is measured as it runs in `predict`."""
+    layout = ds.layout
+    preds, confs, gts = [], [], []
+    starts = range(0, len(ds), batch_size)
+    for s in tqdm(starts, desc="eval", unit="batch", leave=False, disable=not progress):
+        items = [ds.load(i) for i in range(s, min(s + batch_size, len(ds)))]
+        crops = np.stack([im for im, _, _ in items])
+        pts, conf = backend(crops)
+        if flip:
+            fpts, fconf = backend(np.ascontiguousarray(crops[:, :, ::-1]))
+            fpts = fpts[:, layout.flip_index]
+            fpts = np.stack([1.0 - fpts[..., 0], fpts[..., 1]], axis=-1)
+            pts, conf = (pts + fpts) / 2, (conf + fconf[:, layout.flip_index]) / 2
+        size = crops.shape[1]
+        gts += [np.where(m[:, None], p / size, np.nan) for _, p, m in items]
+        preds.append(pts)
+        confs.append(conf)
+    return np.concatenate(preds), np.concatenate(confs), np.stack(gts).astype(np.float32)
+
+
 def report(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye",
            threshold: float = 0.10) -> dict:
     per = nme(pred, gt, layout, norm)
@@ -104,36 +130,46 @@ def evaluate(weights: str | Path, data: str | Path, split: str = "test", norm: s
              threshold: float = 0.10, flip: bool = False, out: str | Path | None = None, worst: int = 10,
              batch_size: int = 32, device: str = "cpu", workers: int = 0) -> dict:
     """Evaluate a checkpoint on a prepared folder's list; write the report to `out` when given."""
-    from .checkpoint import load_model
+    from .config import Config
     from .data import LandmarkDataset
     from .draw import draw_points
 
+    from .backends import OnnxBackend, load_backend
     from .data import read_manifest
     from .train import resolve_init
 
-    dev = torch.device(device)
-    lm = load_model(resolve_init(str(weights)), device=device)  # 'starter' = the shipped checkpoint
+    backend = load_backend(resolve_init(str(weights)), device=device)  # 'starter' = the shipped checkpoint
+    if isinstance(backend, OnnxBackend):  # an ONNX export (float or int8): its own preprocessing and decoding
+        cfg = Config.from_dict({"input_size": backend.input_size, "layout": backend.layout.name})
+        layout, nb = backend.layout, np.zeros((backend.num_points, 0), np.int64)
+    else:
+        lm = backend.module.loaded
+        cfg, layout, nb = lm.cfg, lm.layout, lm.nb
     prepared_for = (read_manifest(data) or {}).get("layout") if Path(data).is_dir() else None
-    if prepared_for and get_layout(prepared_for).name != lm.layout.name:
-        raise UserError(f"{weights}: checkpoint predicts layout {lm.layout.name}, but {data} was prepared for "
+    if prepared_for and get_layout(prepared_for).name != layout.name:
+        raise UserError(f"{weights}: checkpoint predicts layout {layout.name}, but {data} was prepared for "
                         f"layout {get_layout(prepared_for).name}; evaluate it with a model of that layout")
-    norm = norm or lm.cfg.norm
-    list_name = {"test": lm.cfg.test_list, "train": lm.cfg.train_list}.get(split, split)
-    ds = LandmarkDataset(data, list_name, lm.cfg, lm.layout, lm.nb, train=False)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
-    pred, conf, gt = predict_loader(lm.model, lm.decoder, loader, dev, lm.layout, flip=flip, progress=True)
+    norm = norm or cfg.norm
+    list_name = {"test": cfg.test_list, "train": cfg.train_list}.get(split, split)
+    ds = LandmarkDataset(data, list_name, cfg, layout, nb, train=False)
+    if isinstance(backend, OnnxBackend):
+        pred, conf, gt = predict_backend(backend, ds, batch_size, flip=flip, progress=True)
+    else:
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
+        pred, conf, gt = predict_loader(lm.model, lm.decoder, loader, torch.device(device), layout, flip=flip,
+                                        progress=True)
     rep = {"weights": str(weights), "data": str(data), "split": split, "flip_tta": flip,
-           **report(pred, gt, lm.layout, norm, threshold)}
-    per = nme(pred, gt, lm.layout, norm)
+           **report(pred, gt, layout, norm, threshold)}
+    per = nme(pred, gt, layout, norm)
     if out:
         out = Path(out)
         order = np.argsort(-per)[:worst]
         rep["worst"] = [{"image": ds.entries[i][0], "nme": float(per[i])} for i in order]
-        size = lm.cfg.input_size
+        size = cfg.input_size
         for rank, i in enumerate(order):
             image, _, _ = ds.load(int(i))
-            canvas = draw_points(image, gt[i] * size, lm.layout, color=(0, 255, 0))
-            canvas = draw_points(canvas, pred[i] * size, lm.layout)
+            canvas = draw_points(image, gt[i] * size, layout, color=(0, 255, 0))
+            canvas = draw_points(canvas, pred[i] * size, layout)
             atomic_write_image(out / "worst" / f"{rank:02d}_{Path(ds.entries[i][0]).stem}.png", canvas)
         rep["ced_plot"] = str(out / "ced.png") if plot_ced(per, out / "ced.png", threshold, f"CED ({norm})") else None
         atomic_write_json(out / "eval.json", rep)
@@ -152,7 +188,8 @@ def format_report(rep: dict) -> str:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)",
                        description="Evaluate a checkpoint: NME, failure rate, AUC, per-region NME, CED plot, worst images.")
-    p.add_argument("--weights", required=True, help="checkpoint (best.pt / last.pt), or 'starter' for the shipped model")
+    p.add_argument("--weights", required=True,
+                   help="checkpoint (best.pt / last.pt), ONNX export (float or int8), or 'starter' for the shipped model")
     p.add_argument("--data", required=True, help="prepared folder (output of `pipnet106 prepare`)")
     p.add_argument("--split", default="test", help="test, train, or a list file name in the folder")
     p.add_argument("--norm", default=None, help="outer_eye (default, 66/79), pupil, or bbox (sqrt(w*h))")
