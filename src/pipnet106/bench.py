@@ -27,6 +27,21 @@ def median_ms(fn, repeats: int, warmup: int = 3) -> float:
     return statistics.median(times) * 1000
 
 
+def race(fns: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median ms of each function, called round-robin (one call of each per round), so that load
+    from other processes on a shared machine hits every contender alike; compare their ratios."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+
+
 def bench(weights: str | None = None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> list[dict]:
     from .detect import get_detector
     from .fileio import read_image

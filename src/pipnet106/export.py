@@ -430,10 +430,22 @@ def register(subparsers) -> None:
     p.add_argument("--fp16-weights", action="store_true",
                    help="store conv weights as float16 (half the file; compute stays float32)")
     p.add_argument("--no-optimize", action="store_true", help="skip onnxruntime's offline basic graph optimization")
+    p.add_argument("--int8", action="store_true",
+                   help="statically quantize the network to int8 (preprocessing and decoding stay float); needs --calib")
+    p.add_argument("--calib", default=None, help="prepared folder (`pipnet106 prepare`) whose crops calibrate --int8")
+    p.add_argument("--calib-count", type=int, default=300, help="calibration crops (default 300)")
+    p.add_argument("--quant", action="append", default=[], metavar="KEY=VALUE",
+                   help="int8 setting, repeatable: format=qdq|qoperator, activations=u8|s8, weights=s8|u8, "
+                        "per_channel, reduce_range, heads, pre_process (true/false), calibrate=minmax|entropy|percentile, "
+                        "ops=Conv,Clip,Add")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.int8 or args.calib:
+        from .quantize import run_export_int8
+
+        return run_export_int8(args)
     if str(args.out).lower().endswith((".pt", ".pth")):
         from .checkpoint import save_release
 

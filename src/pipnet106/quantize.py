@@ -225,3 +225,44 @@ def _meta(path: Path) -> dict:
     import onnx
 
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def parse_settings(items: list[str]) -> QuantSettings:
+    """`--quant key=value` options -> QuantSettings (one-line UserError on a bad key or value)."""
+    s = QuantSettings()
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in QuantSettings.__dataclass_fields__ or key == "extra":
+            raise UserError(f"--quant {item!r}: expected KEY=VALUE with KEY one of "
+                            f"{', '.join(k for k in QuantSettings.__dataclass_fields__ if k != 'extra')}")
+        cur = getattr(s, key)
+        if isinstance(cur, bool):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise UserError(f"--quant {item!r}: {key} takes true or false")
+            val = value.lower() in ("1", "true", "yes")
+        elif isinstance(cur, tuple):
+            val = tuple(v.strip() for v in value.split(",") if v.strip())
+        else:
+            val = value.strip().lower()
+        setattr(s, key, val)
+    return s.check()
+
+
+def run_export_int8(args) -> int:
+    """`pipnet106 export --int8 --calib DATA` (called from `export.run`)."""
+    if not args.int8:
+        raise UserError("--calib is only used with --int8")
+    if not args.calib:
+        raise UserError("--int8 needs --calib DATA: a prepared folder (`pipnet106 prepare`) of a few hundred crops")
+    if args.fp16_weights:
+        raise UserError("--int8 and --fp16-weights exclude each other (int8 weights are already a quarter)")
+    if not str(args.out).lower().endswith(".onnx"):
+        raise UserError(f"{args.out}: --int8 writes an ONNX file (.onnx)")
+    settings = parse_settings(args.quant)
+    rep = export_int8(args.weights, args.out, args.calib, args.calib_count, settings, args.input_format)
+    print(f"wrote {rep['path']} ({rep['size_bytes'] / 1e6:.2f} MB, int8: {rep['settings']}, "
+          f"{rep['nodes_quantized']} nodes, calibrated on {rep['calibration_crops']} crops); "
+          f"points move by {rep['mean_point_shift']:.2e} on average, {rep['max_point_shift']:.2e} at most "
+          "(of the crop side) against the float export")
+    return 0
