@@ -27,18 +27,27 @@ def median_ms(fn, repeats: int, warmup: int = 3) -> float:
     return statistics.median(times) * 1000
 
 
-def race(fns: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median ms of each function, called round-robin (one call of each per round), so that load
-    from other processes on a shared machine hits every contender alike; compare their ratios."""
+def race(fns: dict, repeats: int, warmup: int = 3, block: int = 1) -> dict[str, float]:
+    """Median ms of each function, called round-robin, so that load from other processes on a
+    shared machine hits every contender alike; compare their ratios.
+
+    With `block` > 1 each turn is `block` calls of which the first is not timed: thread pools of
+    different runtimes (onnxruntime spins its threads after a call, OpenMP too) then do not slow
+    the next contender down, which on 2 cores would otherwise dominate.
+    """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
+    rounds = max(1, -(-repeats // max(1, block - 1))) if block > 1 else repeats
+    for _ in range(rounds):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            if block > 1:
+                fn()
+            for _ in range(max(1, block - 1)):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
