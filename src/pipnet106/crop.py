@@ -163,3 +163,15 @@ def points_box(points: np.ndarray) -> np.ndarray:
 def crop_from_points(points: np.ndarray, size: int, enlarge: float = DEFAULT_ENLARGE) -> CropTransform:
     """The training crop: square around the landmark box enlarged by `enlarge`."""
     return box_transform(square_box(points_box(points), enlarge), size)
+
+
+def crop_change(a: CropTransform, b: CropTransform) -> float:
+    """How far crop `b` is from crop `a`, in units of a's side: the larger of the centre shift
+    (in source pixels / a's side) and the relative side change. 0 = the same crop.
+
+    Refinement uses it to skip a second landmark pass when the training crop made from the
+    first-pass points is already (nearly) the crop that pass used."""
+    side_a, side_b = a.size / a.scale, b.size / b.scale
+    ca = (np.array([a.size, a.size]) / 2 - [a.offset_x, a.offset_y]) / a.scale
+    cb = (np.array([b.size, b.size]) / 2 - [b.offset_x, b.offset_y]) / b.scale
+    return float(max(np.abs(cb - ca).max() / side_a, abs(side_b / side_a - 1.0)))

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .crop import CropTransform, box_transform, crop_from_points, square_box
+from .crop import CropTransform, box_transform, crop_change, crop_from_points, square_box
 from .errors import UserError
 from .fileio import read_image, to_bgr
 from .layout import Layout
@@ -27,6 +27,10 @@ from .layout import Layout
 ASSETS = Path(__file__).parent / "assets"
 STARTER_ONNX = ASSETS / "starter.onnx"
 STARTER_PT = ASSETS / "starter.pt"
+REFINE_TOL = 0.0
+"""Refinement skips a face when the training crop from its landmarks moved less than this from the crop
+that produced them (`crop.crop_change`: centre shift or side change, fraction of the crop side);
+0 = always refine. Measured in benchmarks/refine_eval.py (README, "Where each photo's time goes")."""
 
 
 @dataclass
@@ -135,7 +139,7 @@ class Landmarker:
     """Detector + landmark backend. `predict(image) -> list[Face]`."""
 
     def __init__(self, backend, detector: Callable | str | None = "default", refine: int = 1,
-                 max_faces: int = 0, min_face_size: float = 0.0) -> None:
+                 max_faces: int = 0, min_face_size: float = 0.0, refine_tol: float = REFINE_TOL) -> None:
         from .detect import as_detector
 
         self.backend = backend
@@ -149,6 +153,7 @@ class Landmarker:
                                                                    min_face_size=min_face_size or None,
                                                                    proposals=True)
         self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
+        self.refine_tol = float(refine_tol)
 
     # ---- constructors ----
     @classmethod
@@ -235,7 +240,18 @@ class Landmarker:
         pts, conf = self.inference(self.preprocess(image, transforms))
         src = self.postprocess(pts, transforms)
         for _ in range(int(refine) if len(src) else 0):
-            src, conf = self.landmarks_from_points(image, src)
+            # a face whose training crop (from these points) is within refine_tol of the crop just
+            # used would get (nearly) the same input again: keep its points, re-run only the others
+            nxt = [crop_from_points(p, self.size, self.enlarge) for p in src]
+            todo = [i for i, (t, n) in enumerate(zip(transforms, nxt))
+                    if self.refine_tol <= 0 or crop_change(t, n) > self.refine_tol]
+            if not todo:
+                break
+            tr = [nxt[i] for i in todo]
+            p2, c2 = self.inference(self.preprocess(image, tr))
+            conf = np.array(conf, copy=True)
+            for j, (i, p) in enumerate(zip(todo, self.postprocess(p2, tr))):
+                src[i], conf[i], transforms[i] = p, c2[j], tr[j]
         return src, conf
 
     def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
