@@ -12,8 +12,7 @@ from pathlib import Path
 
 from ..draw import draw_faces
 from ..errors import UserError
-from ..fileio import read_image
-from ..predict import Landmarker, region_map
+from ..predict import Landmarker
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
@@ -120,16 +119,9 @@ def _inside(path: Path, folder: Path) -> bool:
 def _predict_image(lm: Landmarker, path: Path, rel: Path, given,
                    person_view: bool = False) -> tuple[dict, object, list]:
     """One image -> (record, BGR image, faces). Raises `SampleError` for an unreadable image."""
-    image = read_image(path)
-    boxes = None
-    if given is not None:  # by relative path, then file name, then stem
-        boxes = [[*d.box, d.score] for d in given.lookup(rel)]
-    faces = lm.predict(image, boxes=boxes)
-    rec = {"image": rel.as_posix(), "source": str(path.resolve()), "width": int(image.shape[1]),
-           "height": int(image.shape[0]), "faces": [f.to_dict() for f in faces]}
-    if person_view:
-        rec.update(view="person", regions=region_map(lm.layout, "person"))
-    return rec, image, faces
+    from ..batch import image_record
+
+    return image_record(lm, path, rel, given, person_view)
 
 
 def _annotated_name(rel: Path, clash: bool) -> Path:
@@ -170,6 +162,7 @@ def _predict_folder(lm: Landmarker, images: list[Path], root: Path, out: Path, a
     """
     from tqdm import tqdm
 
+    from ..batch import error_record
     from ..errors import SampleError
     from ..fileio import JsonlStream, atomic_write_image
 
@@ -188,8 +181,7 @@ def _predict_folder(lm: Landmarker, images: list[Path], root: Path, out: Path, a
                 rec, image, faces = _predict_image(lm, path, rel, given, args.person_view)
             except SampleError as e:
                 bar.write(f"skip {e}")
-                stream.write({"image": rel.as_posix(), "source": str(path.resolve()), "faces": [],
-                              "error": f"{e.reason}" + (f" ({e.detail})" if e.detail else "")})
+                stream.write(error_record(path, rel, e))
                 continue
             if not faces:
                 bar.write(f"skip {path}: no face found")
