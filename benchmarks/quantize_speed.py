@@ -101,7 +101,7 @@ def run_size(size: int, calib: str, evals: list[str], variants: dict, args, tmp:
         bes = {k: OnnxBackend(p, threads=threads) for k, p in files.items()}
         for batch in args.batches:
             x = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-            ms = race({k: (lambda be=be: be(x)) for k, be in bes.items()}, args.repeats, args.warmup)
+            ms = race({k: (lambda be=be: be(x)) for k, be in bes.items()}, args.repeats, args.warmup, block=args.block)
             for k in files:
                 row = {"input_size": size, "threads": threads, "batch": batch, "model": k,
                        "settings": reports[k]["settings"] if k in reports else k,
@@ -137,9 +137,10 @@ def main() -> int:
     ap.add_argument("--variants", nargs="*", default=None, help=f"subset of: {', '.join(VARIANTS)}")
     ap.add_argument("--count", type=int, default=300, help="calibration crops")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--threads", type=int, nargs="+", default=[2])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--block", type=int, default=4, help="calls per turn in the round-robin (first untimed)")
     ap.add_argument("--out", type=Path, default=RESULTS / "quantize_speed.json")
     args = ap.parse_args()
     variants = {k: VARIANTS[k] for k in (args.variants or VARIANTS)}
