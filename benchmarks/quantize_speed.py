@@ -101,7 +101,8 @@ def run_size(size: int, calib: str, evals: list[str], variants: dict, args, tmp:
         bes = {k: OnnxBackend(p, threads=threads) for k, p in files.items()}
         for batch in args.batches:
             x = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-            ms = race({k: (lambda be=be: be(x)) for k, be in bes.items()}, args.repeats, args.warmup, block=args.block)
+            fns = {k: (lambda be=be: be(x)) for k, be in bes.items()}
+            ms = race(fns, args.repeats, args.warmup, block=args.block)
             for k in files:
                 row = {"input_size": size, "threads": threads, "batch": batch, "model": k,
                        "settings": reports[k]["settings"] if k in reports else k,
