@@ -1,6 +1,7 @@
 """`pipnet106 bench`: milliseconds per face of a model on this machine.
 
-Times, for one model file (default: the shipped starter ONNX):
+Times, for one or more model files raced side by side (default: the shipped starter ONNX, and
+its int8 export when the package ships one; or e.g. `--weights m.onnx m_int8.onnx`):
   network   the backend call on ready crops (preprocessing + network + decoding)
   pipeline  crop from boxes + network + mapping back to source pixels, per face
   detector  the face detector on the whole demo photo, per image
@@ -51,27 +52,44 @@ def race(fns: dict, repeats: int, warmup: int = 3, block: int = 1) -> dict[str, 
     return {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
-def bench(weights: str | None = None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> list[dict]:
+def default_models() -> list[Path]:
+    """The shipped starter, and its int8 twin when the package ships one (raced side by side)."""
+    from .predict import STARTER_INT8_ONNX, STARTER_ONNX
+
+    return [STARTER_ONNX] + ([STARTER_INT8_ONNX] if STARTER_INT8_ONNX.is_file() else [])
+
+
+def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> list[dict]:
+    """Rows of ms/face per model, threads and batch; several models (e.g. float and int8 exports of
+    one checkpoint) are timed round-robin in the same loop (`race`), so their ratio is fair."""
+    from .demo import DEMO_PHOTO
     from .detect import get_detector
     from .fileio import read_image
-    from .predict import STARTER_ONNX, Landmarker
-    from .demo import DEMO_PHOTO
+    from .predict import Landmarker
 
-    path = Path(weights) if weights else STARTER_ONNX
+    if weights is None:
+        paths = default_models()
+    else:
+        paths = [Path(w) for w in ([weights] if isinstance(weights, (str, Path)) else weights)]
     image = read_image(DEMO_PHOTO)
     rows = []
     for th in threads:
-        lm = Landmarker.from_path(path, threads=th)
-        boxes, _ = lm.detect(image)
+        lms = {p: Landmarker.from_path(p, threads=th) for p in paths}
+        boxes, _ = next(iter(lms.values())).detect(image)
         rng = np.random.default_rng(0)
         for b in batches:
-            crops = rng.integers(0, 256, (b, lm.size, lm.size, 3), dtype=np.uint8)
-            net = median_ms(lambda: lm.inference(crops), repeats) / b
+            crops = {p: rng.integers(0, 256, (b, lm.size, lm.size, 3), dtype=np.uint8) for p, lm in lms.items()}
             sel = np.resize(boxes, (b, 4))  # b boxes from the photo (repeated when it has fewer faces)
-            pipe = median_ms(lambda: lm.landmarks_for_boxes(image, sel, refine=False), repeats) / b
-            rows.append({"model": path.name, "backend": lm.backend.name, "threads": th, "batch": b,
-                         "network_ms_per_face": round(net, 3), "pipeline_ms_per_face": round(pipe, 3),
-                         "pipeline_overhead": round(pipe / net - 1, 3)})
+            net = race({p: (lambda lm=lm, c=crops[p]: lm.inference(c)) for p, lm in lms.items()}, repeats)
+            pipe = race({p: (lambda lm=lm: lm.landmarks_for_boxes(image, sel, refine=False)) for p, lm in lms.items()},
+                        repeats)
+            for p, lm in lms.items():
+                weights_kind = getattr(lm.backend, "meta", {}).get("weights", "float32")
+                rows.append({"model": p.name, "weights": weights_kind, "backend": lm.backend.name, "threads": th,
+                             "batch": b, "network_ms_per_face": round(net[p] / b, 3),
+                             "pipeline_ms_per_face": round(pipe[p] / b, 3),
+                             "pipeline_overhead": round(pipe[p] / net[p] - 1, 3),
+                             "vs_first": round(net[paths[0]] / net[p], 3)})
         det = get_detector("blazeface", threads=th)
         rows.append({"model": "detector (blazeface, default)", "threads": th,
                      "detector_ms_per_image": round(median_ms(lambda: det(image), max(5, repeats // 3)), 1),
@@ -80,13 +98,13 @@ def bench(weights: str | None = None, batches=(1, 8), threads=(1, 2), repeats: i
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = ["| model | backend | threads | batch | network ms/face | pipeline ms/face | overhead |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | weights | threads | batch | network ms/face | pipeline ms/face | overhead | speed vs first |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "network_ms_per_face" in r:
-            lines.append(f"| {r['model']} | {r['backend']} | {r['threads']} | {r['batch']} | "
+            lines.append(f"| {r['model']} | {r['weights']} | {r['threads']} | {r['batch']} | "
                          f"{r['network_ms_per_face']:.2f} | {r['pipeline_ms_per_face']:.2f} | "
-                         f"{r['pipeline_overhead'] * 100:+.0f}% |")
+                         f"{r['pipeline_overhead'] * 100:+.0f}% | {r['vs_first']:.2f}x |")
     for r in rows:
         if "detector_ms_per_image" in r:
             lines.append(f"\ndetector (blazeface, {r['threads']} thread{'s' if r['threads'] > 1 else ''}): "
@@ -97,7 +115,9 @@ def format_rows(rows: list[dict]) -> str:
 def register(sub) -> None:
     p = sub.add_parser("bench", help="milliseconds per face of a model (network, whole pipeline, detector)",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default=None, help=".onnx or .pt (default: the shipped starter ONNX)")
+    p.add_argument("--weights", nargs="+", default=None,
+                   help=".onnx or .pt files, raced side by side (e.g. model.onnx model_int8.onnx; default: the "
+                        "shipped starter, and its int8 export when shipped)")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=30)

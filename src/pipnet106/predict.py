@@ -27,6 +27,7 @@ from .layout import Layout
 ASSETS = Path(__file__).parent / "assets"
 STARTER_ONNX = ASSETS / "starter.onnx"
 STARTER_PT = ASSETS / "starter.pt"
+STARTER_INT8_ONNX = ASSETS / "starter_int8.onnx"
 REFINE_TOL = 0.0
 """Refinement skips a face when the training crop from its landmarks moved less than this from the crop
 that produced them (`crop.crop_change`: centre shift or side change, fraction of the crop side);
