@@ -12,3 +12,6 @@ WORK=${WORK:-starter_work}
 .venv/bin/pipnet106 eval --weights "$WORK/run128/best.pt" --data "$WORK/data128"
 .venv/bin/pipnet106 export --weights "$WORK/run128/best.pt" --out src/pipnet106/assets/starter.pt --fp16-weights
 .venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter.onnx --fp16-weights
+# int8 twin (opt-in, see README "Speed"): calibrated on 300 training-person crops of the same data
+.venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter_int8.onnx \
+    --int8 --calib "$WORK/data128" --calib-count 300
