@@ -207,8 +207,9 @@ def train_one_epoch(run: Run, stop: _Signals, save_every: int, quiet: bool) -> t
     run.train_ds.set_epoch(run.epoch)
     run.model.train()
     t0, seen = time.time(), 0
-    bar = tqdm(run.train_dl, total=run.steps_per_epoch - skip, desc=f"epoch {run.epoch + 1}/{cfg.epochs}",
-               unit="batch", disable=not run.master or quiet, leave=False)
+    with stop.deferred():  # a signal inside tqdm's set-up would leave a half-built bar that prints a trace
+        bar = tqdm(run.train_dl, total=run.steps_per_epoch - skip, desc=f"epoch {run.epoch + 1}/{cfg.epochs}",
+                   unit="batch", disable=not run.master or quiet, leave=False)
     try:
         for x, tgt in bar:
             if run.step >= run.steps_per_epoch:
@@ -222,7 +223,8 @@ def train_one_epoch(run: Run, stop: _Signals, save_every: int, quiet: bool) -> t
                     save(run, "last.pt")
             bar.set_postfix(loss=f"{loss:.4f}")
     finally:
-        bar.close()
+        with stop.deferred():
+            bar.close()
     return time.time() - t0, seen
 
 
