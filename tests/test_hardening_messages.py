@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pipnet106.cli import main
+from pipnet106.errors import UserError
 from pipnet106.synth import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,12 @@ def test_predict_layout_is_checked_for_the_starter_too(tmp_path, capsys):
 def test_negative_refine_is_refused(tmp_path, capsys):
     msg = _one_line_error(["predict", str(GROUP), "--refine", "-1", "--out", str(tmp_path / "o")], capsys)
     assert "--refine -1" in msg
+    # the Python API refuses it too, in one line naming the argument
+    from pipnet106 import Landmarker
+
+    for kw in ({"refine": -1}, {"max_faces": -2}, {"min_face_size": -5.0}):
+        with pytest.raises(UserError, match=f"{next(iter(kw))} must be 0 or more"):
+            Landmarker.default(**kw)
 
 
 def test_command_without_torch_says_torch_is_needed(tmp_path):

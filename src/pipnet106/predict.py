@@ -143,6 +143,9 @@ class Landmarker:
                  max_faces: int = 0, min_face_size: float = 0.0, refine_tol: float = REFINE_TOL) -> None:
         from .detect import as_detector
 
+        for name, value in (("refine", refine), ("max_faces", max_faces), ("min_face_size", min_face_size)):
+            if value < 0:
+                raise UserError(f"Landmarker: {name} must be 0 or more, got {value}")
         self.backend = backend
         self.layout: Layout = backend.layout
         self.size: int = backend.input_size
