@@ -80,9 +80,9 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
         for b in batches:
             crops = {p: rng.integers(0, 256, (b, lm.size, lm.size, 3), dtype=np.uint8) for p, lm in lms.items()}
             sel = np.resize(boxes, (b, 4))  # b boxes from the photo (repeated when it has fewer faces)
-            net = race({p: (lambda lm=lm, c=crops[p]: lm.inference(c)) for p, lm in lms.items()}, repeats)
+            net = race({p: (lambda lm=lm, c=crops[p]: lm.inference(c)) for p, lm in lms.items()}, repeats, block=4)
             pipe = race({p: (lambda lm=lm: lm.landmarks_for_boxes(image, sel, refine=False)) for p, lm in lms.items()},
-                        repeats)
+                        repeats, block=4)
             for p, lm in lms.items():
                 weights_kind = getattr(lm.backend, "meta", {}).get("weights", "float32")
                 rows.append({"model": p.name, "weights": weights_kind, "backend": lm.backend.name, "threads": th,
