@@ -235,3 +235,32 @@ print('ok', len(faces))
 def test_landmarker_requires_boxes_without_detector(lm):
     with pytest.raises(UserError):
         Landmarker(lm.backend, detector=None).predict(GROUP)
+
+
+def test_hopeless_proposals_get_no_refinement_pass(lm):
+    """A low-score detector proposal on plain background: its first pass is far from confident, so
+    it is dropped before the refinement pass, which only the real face gets (counted crops)."""
+    from pipnet106.detect import Detection
+
+    image = cv2.imread(str(GROUP))
+    face = [702.0, 147.0, 829.0, 274.0]
+    wall = [880.0, 20.0, 1000.0, 140.0]  # plain background in the top right corner
+
+    class Fake:
+        confirm = (0.5, 0.45)
+        landmark_box = None
+
+        def __call__(self, img):
+            return [Detection(np.array(face), 0.9), Detection(np.array(wall), 0.3)]
+
+    probe = Landmarker.default()
+    probe.detector = Fake()
+    seen = []
+    real_inference = probe.inference
+    probe.inference = lambda crops: (seen.append(len(crops)), real_inference(crops))[1]
+    faces = probe.predict(image)
+    assert seen == [2, 1]  # two first passes, one refinement
+    assert len(faces) == 1 and np.allclose(faces[0].box, face)
+    # the same face with given boxes (no proposals) gets the same points
+    given = probe.predict(image, boxes=[face])
+    np.testing.assert_allclose(given[0].points, faces[0].points, atol=1e-4)
