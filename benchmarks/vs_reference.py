@@ -46,6 +46,7 @@ from pipnet106.config import Config  # noqa: E402
 from pipnet106.crop import crop_from_points  # noqa: E402
 from pipnet106.decode import Decoder  # noqa: E402
 from pipnet106.export import export_checkpoint  # noqa: E402
+from pipnet106.models.pipnet import lifelike_init_  # noqa: E402
 from pipnet106.fileio import atomic_write_json  # noqa: E402
 from pipnet106.loss import pip_loss  # noqa: E402
 from pipnet106.models import build_model  # noqa: E402
@@ -101,29 +102,6 @@ def their_merge(functions, net, x, size: int, rev1, rev2, max_len: int) -> torch
     return torch.cat((mx, my), dim=1)
 
 
-def calibrate(model: nn.Module, size: int) -> None:
-    """Random weights with PIPNet-like outputs (BN statistics from noise; heads scaled), so that
-    decoding sees input-dependent maps and int8 calibration sees realistic ranges."""
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model.backbone(torch.randn(8, 3, size, size, generator=g))
-    model.eval()
-    with torch.no_grad():
-        f = model.backbone(torch.randn(4, 3, size, size, generator=g))
-        for head, spread, centre in ((model.cls_layer, 0.25, 0.4), (model.x_layer, 0.3, 0.5),
-                                     (model.y_layer, 0.3, 0.5), (model.nb_x_layer, 0.5, 0.5),
-                                     (model.nb_y_layer, 0.5, 0.5)):
-            out = head(f)
-            head.weight.mul_(spread / out.std().clamp(min=1e-12))
-            head.bias.fill_(0.0)
-            head.bias.add_(centre - head(f).mean())
-
-
 def synthetic_photo(seed: int = 0):
     """A 640x480 synthetic photo with one face and its true points (for crops and boxes)."""
     rng = np.random.default_rng(seed)
@@ -143,7 +121,7 @@ def race_one(width: int, size: int, networks, functions, meanface_path: Path, ar
                             "num_nb": NUM_NB})
     torch.manual_seed(0)
     model = build_model(cfg, warn_scratch=False)
-    calibrate(model, size)
+    lifelike_init_(model, size)
     ck = tmp / f"w{width}_{size}.pt"
     torch.save(make_checkpoint(model, cfg, mf, nb), ck)
     fp32 = export_checkpoint(ck, tmp / f"w{width}_{size}.onnx").path

@@ -25,6 +25,7 @@ from pipnet106.data import to_input  # noqa: E402
 from pipnet106.errors import UserError  # noqa: E402
 from pipnet106.export import InferenceModule, export_onnx  # noqa: E402
 from pipnet106.fileio import atomic_torch_save  # noqa: E402
+from pipnet106.models.pipnet import lifelike_init_  # noqa: E402
 from pipnet106.meanface import neighbors  # noqa: E402
 from pipnet106.models import build_model  # noqa: E402
 
@@ -38,33 +39,6 @@ CONFIGS = {  # name -> config overrides
 }
 
 
-def _calibrate(model: nn.Module, size: int) -> None:
-    """Give a fresh network input-dependent outputs in a PIPNet-like range.
-
-    Freshly initialised MobileNetV2 features are ~1e-9 in eval mode, so every crop would
-    decode to the same points and parity would prove nothing. Re-estimating the BN
-    statistics on noise makes features O(1); the heads are then scaled so scores spread
-    around 0.4 and offsets around 0.5.
-    """
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model.backbone(torch.randn(8, 3, size, size, generator=g))
-        model.eval()
-        f = model.backbone(torch.randn(4, 3, size, size, generator=g))
-        for head, spread, centre in ((model.cls_layer, 0.25, 0.4), (model.x_layer, 0.3, 0.5),
-                                     (model.y_layer, 0.3, 0.5), (model.nb_x_layer, 0.5, 0.5),
-                                     (model.nb_y_layer, 0.5, 0.5)):
-            head.weight.copy_(torch.randn(head.weight.shape, generator=g))
-            head.bias.zero_()
-            head.weight.mul_(spread / head(f).std())
-            head.bias.fill_(centre).sub_(head(f).mean())
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """name -> (checkpoint path, uint8 ONNX export path)."""
@@ -75,7 +49,7 @@ def models(tmp_path_factory):
     for name, kw in CONFIGS.items():
         cfg = Config.from_dict(kw)
         model = build_model(cfg, warn_scratch=False)
-        _calibrate(model, cfg.input_size)
+        lifelike_init_(model, cfg.input_size)
         ck = root / f"{name}.pt"
         atomic_torch_save(ck, make_checkpoint(model, cfg, mf, neighbors(mf, cfg.num_nb)))
         onnx_path = export_onnx(ck, root / f"{name}.onnx")
@@ -345,7 +319,7 @@ def _near_tie_checkpoint(root: Path) -> Path:
     cfg = Config.from_dict(CONFIGS["color"])
     torch.manual_seed(1)
     model = build_model(cfg, warn_scratch=False)
-    _calibrate(model, cfg.input_size)
+    lifelike_init_(model, cfg.input_size)
     with torch.no_grad():
         model.cls_layer.weight.mul_(2e-7)
         model.cls_layer.bias.fill_(0.5)

@@ -53,3 +53,31 @@ class PIPNet(nn.Module):
             empty = score[:, :0]
             return score, self.x_layer(f), self.y_layer(f), empty, empty
         return score, self.x_layer(f), self.y_layer(f), self.nb_x_layer(f), self.nb_y_layer(f)
+
+
+def lifelike_init_(model: PIPNet, size: int, seed: int = 0) -> PIPNet:
+    """Give a freshly initialised PIPNet input-dependent outputs in a trained model's range, in place.
+
+    For export parity checks and speed benchmarks without a trained model: fresh MobileNetV2
+    features are ~1e-9 in eval mode, so every crop would decode to the same points. Re-estimating
+    the BatchNorm statistics on noise makes features O(1); each head is then redrawn and scaled
+    so scores spread around 0.4 and offsets around 0.5 (neighbour offsets wider).
+    """
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        model.backbone(torch.randn(8, 3, size, size, generator=g))
+        model.eval()
+        f = model.backbone(torch.randn(4, 3, size, size, generator=g))
+        for head, spread, centre in ((model.cls_layer, 0.25, 0.4), (model.x_layer, 0.3, 0.5),
+                                     (model.y_layer, 0.3, 0.5), (model.nb_x_layer, 0.5, 0.5),
+                                     (model.nb_y_layer, 0.5, 0.5)):
+            head.weight.copy_(torch.randn(head.weight.shape, generator=g))
+            head.bias.zero_()
+            head.weight.mul_(spread / head(f).std().clamp(min=1e-12))
+            head.bias.fill_(centre).sub_(head(f).mean())
+    return model
