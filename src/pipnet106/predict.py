@@ -90,8 +90,10 @@ class Face:
         return self.reliability()[0]
 
     def to_dict(self, decimals: int = 2) -> dict:
-        pose = self.pose
-        ok, why = self.reliability()
+        from .pose import reliability
+
+        pose = self.pose  # solvePnP once for both fields
+        ok, why = reliability(self.conf, pose, self.size)
         d = {"box": np.round(self.box, decimals).tolist(), "score": round(float(self.score), 4),
              "layout": self.layout.name, "points": np.round(self.points, decimals).tolist(),
              "conf": np.round(self.conf, 3).tolist(),
@@ -246,9 +248,14 @@ class Landmarker:
         the training crop rule (True = 1). Each pass shrinks the gap between a detector box and
         the landmark box the model was trained on.
         """
+        return self._refine(image, *self._first_pass(image, boxes, calibration), refine)
+
+    def _first_pass(self, image: np.ndarray, boxes: np.ndarray, calibration: Sequence[float] | None
+                    ) -> tuple[list[np.ndarray], np.ndarray, list[CropTransform]]:
+        """Points (source pixels), confidences and the crops they came from, for detector/given boxes."""
         transforms = [self.crop_for_box(b, calibration) for b in boxes]
         pts, conf = self.inference(self.preprocess(image, transforms))
-        return self._refine(image, self.postprocess(pts, transforms), conf, transforms, refine)
+        return self.postprocess(pts, transforms), conf, transforms
 
     def _refine(self, image: np.ndarray, src: list[np.ndarray], conf: np.ndarray, transforms: list[CropTransform],
                 refine: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -320,9 +327,7 @@ class Landmarker:
         else:
             b, s = self.detect(bgr)
             calibration = getattr(self.detector, "landmark_box", None)
-        transforms = [self.crop_for_box(box, calibration) for box in b]
-        pts, conf = self.inference(self.preprocess(bgr, transforms))
-        pts = self.postprocess(pts, transforms)
+        pts, conf, transforms = self._first_pass(bgr, b, calibration)
         if boxes is None and getattr(self.detector, "confirm", None) is not None and len(b):
             # low-score proposals whose first pass is far from confident are dropped before the
             # refinement pass: on a large photo most candidates are such proposals
