@@ -88,32 +88,6 @@ def test_cli_person_view_writes_the_regions_table(tmp_path):
     assert "regions" not in json.loads((tmp_path / "p" / "pair2.json").read_text())
 
 
-def test_pose_and_reliable_in_the_onnx_only_path():
-    """With torch unimportable, faces still carry pose and reliable (pose.py needs numpy and OpenCV only)."""
-    import subprocess
-    import sys
-
-    from pipnet106.predict import STARTER_ONNX
-
-    code = f"""
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'torchvision'):
-            raise ImportError('torch blocked for this test')
-sys.meta_path.insert(0, Block())
-from pipnet106 import Landmarker
-faces = Landmarker.from_onnx({str(STARTER_ONNX)!r}).predict({str(FIXTURES / 'pair2.jpg')!r})
-d = faces[0].to_dict()
-assert set(d['pose']) == {{'yaw', 'pitch', 'roll'}} and isinstance(d['reliable'], bool), d
-assert 'torch' not in sys.modules
-print('ok', len(faces))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "ok 2" in res.stdout
-
-
 def test_low_scoring_detections_are_kept_only_with_confident_landmarks():
     """Proposals (detector score below `confirm[0]`) stay only when their landmarks are confident."""
     from pipnet106 import Landmarker

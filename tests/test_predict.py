@@ -224,6 +224,9 @@ sys.meta_path.insert(0, Block())
 from pipnet106.predict import Landmarker
 faces = Landmarker.from_onnx({str(STARTER_ONNX)!r}).predict({str(GROUP)!r})
 assert len(faces) == 4, len(faces)
+for f in faces:  # pose and reliable too: pose.py needs numpy and OpenCV only
+    d = f.to_dict()
+    assert set(d['pose']) == {{'yaw', 'pitch', 'roll'}} and isinstance(d['reliable'], bool), d
 assert 'torch' not in sys.modules
 print('ok', len(faces))
 """
