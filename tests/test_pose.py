@@ -67,3 +67,21 @@ def test_reliability_rule_names_each_reason():
     assert reliability(np.full(106, 0.3), Pose(-60, 40, 0), 20.0, lax)[0]
     assert DEFAULT_RULE.min_conf == 0.5  # documented in the README
     assert Pose(1.234, -2.0, 3.06).to_dict() == {"yaw": 1.2, "pitch": -2.0, "roll": 3.1}
+
+
+def test_face_solves_its_pose_once_per_set_of_points(monkeypatch):
+    """pose, reliable and to_dict share one solvePnP; moving the points (even in place) solves again."""
+    import pipnet106.pose as pose_mod
+    from pipnet106.layout import LAPA106
+    from pipnet106.predict import Face
+
+    _, pts = render_face(np.random.default_rng(7), 320, 320, yaw=20, pitch=0, roll=0, scale=140, centre=(160, 160))
+    face = Face(np.array([0, 0, 320, 320.0]), 1.0, pts.copy(), np.full(len(pts), 0.8), LAPA106)
+    calls = []
+    real = pose_mod.head_pose
+    monkeypatch.setattr(pose_mod, "head_pose", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    first = face.pose
+    face.reliable, face.to_dict()
+    assert len(calls) == 1
+    face.points[:33] += 4.0  # the contour moved in place: the pose is solved again, and differs
+    assert len(calls) == 1 and face.pose.yaw != first.yaw and len(calls) == 2

@@ -47,7 +47,8 @@ class Face:
 
     `pose` (yaw, pitch, roll in degrees, `pose.head_pose`) and `reliable` (`pose.reliability`:
     mean point confidence, pose and size within `pose.DEFAULT_RULE`) are computed from the points
-    when read, so they always describe the points the face carries.
+    when read, so they always describe the points the face carries (the pose is solved again only
+    when the points changed).
     """
 
     box: np.ndarray       # (4,) x0, y0, x1, y1 of the detector (or given) box
@@ -56,6 +57,8 @@ class Face:
     conf: np.ndarray      # (N,) score of the chosen heatmap cell, in [0, 1]
     layout: Layout = field(repr=False)
     track_id: int = -1    # set by video.Tracker
+    _pose: tuple = field(default=(None, None), init=False, repr=False, compare=False)
+    """(points bytes, Pose) of the last `pose` read: solvePnP runs again only when the points change."""
 
     def region(self, name: str, view: str = "image") -> np.ndarray:
         """Points of a region, e.g. face.region('left_eye') or a group such as 'mouth'.
@@ -71,7 +74,10 @@ class Face:
         """`pose.Pose` (yaw, pitch, roll in degrees), or None for layouts without a 3-D reference."""
         from .pose import head_pose
 
-        return head_pose(self.points, self.layout)
+        key = np.ascontiguousarray(self.points).tobytes()
+        if self._pose[0] != key:
+            self._pose = (key, head_pose(self.points, self.layout))
+        return self._pose[1]
 
     @property
     def size(self) -> float:
@@ -90,10 +96,8 @@ class Face:
         return self.reliability()[0]
 
     def to_dict(self, decimals: int = 2) -> dict:
-        from .pose import reliability
-
-        pose = self.pose  # solvePnP once for both fields
-        ok, why = reliability(self.conf, pose, self.size)
+        pose = self.pose
+        ok, why = self.reliability()
         d = {"box": np.round(self.box, decimals).tolist(), "score": round(float(self.score), 4),
              "layout": self.layout.name, "points": np.round(self.points, decimals).tolist(),
              "conf": np.round(self.conf, 3).tolist(),
