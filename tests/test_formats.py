@@ -235,3 +235,16 @@ def test_draw_points_colours_by_region_and_keeps_input():
     boxed = draw_box(img, (10, 10, 60, 80), label="face")
     assert boxed[10, 30].any() and not boxed[40, 30].any()
     assert draw_legend(img, lay).shape[0] > img.shape[0]
+
+
+def test_find_images_skips_outputs_inside_the_input_and_hidden_names(tmp_path):
+    from pipnet106.fileio import find_images
+
+    for rel in ("b.jpg", "a.PNG", "sub/c.webp", "notes.txt", "out/a_annotated.png", "._d.jpg", ".cache/e.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    names = lambda ps: [p.relative_to(tmp_path).as_posix() for p in ps]  # noqa: E731
+    assert names(find_images(tmp_path, exclude=tmp_path / "out", skip_hidden=True)) == ["a.PNG", "b.jpg", "sub/c.webp"]
+    assert names(find_images(tmp_path, exclude=tmp_path / "out")) == ["._d.jpg", ".cache/e.jpg", "a.PNG", "b.jpg",
+                                                                      "sub/c.webp"]
+    assert "out/a_annotated.png" in names(find_images(tmp_path))

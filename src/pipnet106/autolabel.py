@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import SampleError, UserError
-from .fileio import JsonlStream, atomic_write_json, atomic_write_text, is_image_file, read_image
+from .fileio import JsonlStream, atomic_write_json, atomic_write_text, find_images, read_image
 from .layout import LAPA106, Layout
 from .pose import head_pose
 
@@ -163,11 +163,6 @@ def _teacher_python() -> str | None:
     return None
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    """Hidden names (e.g. macOS '._x.jpg' resource forks) are not photos."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def _select(images: list[Path], max_images: int | None, seed: int) -> list[Path]:
     """A seeded random subset (kept in path order), so a capped run is reproducible and resumable."""
     if not max_images or max_images >= len(images):
@@ -194,8 +189,7 @@ def autolabel(src: str | Path, out: str | Path, max_faces: int = 5, overwrite: b
         raise UserError(f"{out}: output folder is not empty (use --resume to continue it, --overwrite to start again)")
     if not max_disagree > 0:
         raise UserError(f"--max-disagree must be > 0, got {max_disagree}")
-    images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p) and not _hidden(p, src)
-                    and out.resolve() not in p.resolve().parents)
+    images = find_images(src, exclude=out, skip_hidden=True)
     if not images:
         raise UserError(f"{src}: no images found")
     images = _select(images, max_images, seed)

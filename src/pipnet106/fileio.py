@@ -290,6 +290,24 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTS
 
 
+def find_images(folder: str | Path, exclude: str | Path | None = None, skip_hidden: bool = False) -> list[Path]:
+    """Image files under `folder` (recursive, sorted), leaving out anything under `exclude` (an
+    output folder placed inside the input must never be read back as input) and, with
+    `skip_hidden`, names starting with '.' (e.g. macOS '._x.jpg' resource forks)."""
+    folder = Path(folder)
+    skip = Path(exclude).resolve() if exclude is not None else None
+    out = []
+    for p in folder.rglob("*"):
+        if not (p.is_file() and is_image_file(p)):
+            continue
+        if skip_hidden and any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if skip is not None and skip in p.resolve().parents:
+            continue
+        out.append(p)
+    return sorted(out)
+
+
 class JsonlStream:
     """A JSONL output written line by line, so a killed batch job loses at most the item in flight.
 

@@ -79,7 +79,7 @@ def _make_landmarker(args) -> Landmarker:
 def run(args) -> int:
     """Exit code 0: every input processed (a face found in each image); 1: finished, but some
     inputs were skipped (unreadable, no face, no boxes given); 2 (raised): usage or fatal error."""
-    from ..fileio import is_image_file
+    from ..fileio import find_images, is_image_file
 
     src, out = Path(args.input), Path(args.out)
     if not src.exists():
@@ -101,19 +101,10 @@ def run(args) -> int:
         return 0
     if src.is_file():
         return _predict_one(lm, src, out, args, given)
-    images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p) and not _inside(p, out))
+    images = find_images(src, exclude=out)
     if not images:
         raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
     return _predict_folder(lm, images, src, out, args, given)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """True when `path` lies in `folder` (an --out inside the input folder is not read back as input)."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 def _predict_image(lm: Landmarker, path: Path, rel: Path, given,

@@ -135,7 +135,7 @@ def _side_by_side(before, after):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..fileio import atomic_write_image, atomic_write_json, atomic_write_text, is_image_file, read_image
+    from ..fileio import atomic_write_image, atomic_write_json, atomic_write_text, find_images, read_image
     from ..retouch import retouch_report
     from .predict import _make_landmarker, first_frame_boxes
 
@@ -168,12 +168,10 @@ def run(args) -> int:
     if src.is_file():
         images, root = [src], src.parent
     else:
-        images = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
+        images = find_images(src, exclude=out)   # never re-read our outputs
         root = src
         if not images:
             raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
-        if src.resolve() in out.resolve().parents:
-            images = [p for p in images if out.resolve() not in p.resolve().parents]   # never re-read our outputs
     problems: list[str] = []
     records, done, kept = [], 0, 0
     bar = tqdm(images, desc="retouch", unit="img", disable=len(images) == 1)
