@@ -14,7 +14,8 @@ from pipnet106.retouch import (PARAMS, PRESETS, SHAPE_PARAMS, Adjustments, Retou
                                face_frame, face_mask, retouch, retouch_report)
 from pipnet106.retouch.frame import (CHIN, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
                                      NOSE_LOWER, RIGHT_BROW, RIGHT_EYE)
-from pipnet106.retouch.makeup import cheek_centres
+from pipnet106.retouch.makeup import _apply_gain, cheek_centres
+from pipnet106.retouch.warp import BAND_PX
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GROUP = FIXTURES / "group4.jpg"
@@ -287,6 +288,45 @@ def test_overlapping_faces_do_not_tear(group):
     sx, sy = out[..., 0], out[..., 1]
     det = np.gradient(sx, axis=1) * np.gradient(sy, axis=0) - np.gradient(sx, axis=0) * np.gradient(sy, axis=1)
     assert det[1:-1, 1:-1].min() > 0
+
+
+def test_banded_remap_equals_one_region_remap(group):
+    """apply_field remaps in bands of rows; the result equals one remap with the whole-region map."""
+    img, faces, _, _ = group
+    k = 6                                   # a ~700 px face: its region spans several bands
+    h, w = img.shape[0] * k, img.shape[1] * k
+    pts = faces[0].points * k
+    fld = face_field(pts, Adjustments(**dict.fromkeys(SHAPE_PARAMS, 0.8)), (h, w, 3))
+    x0, y0, x1, y1 = fld.roi
+    assert (y1 - y0) > 3 * BAND_PX, "the test needs several bands"
+    X, Y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    coords = np.dstack([X, Y, np.zeros_like(X)])
+    banded = apply_field(coords, fld)
+    m1, m2 = cv2.convertMaps(fld.source_map(), None, cv2.CV_16SC2)
+    whole = coords.copy()
+    cv2.remap(coords, m1, m2, cv2.INTER_LINEAR, dst=whole[y0:y1, x0:x1], borderMode=cv2.BORDER_REFLECT_101)
+    assert float(np.abs(banded - whole).max()) < 0.05      # px; identical maps up to float rounding
+    assert float(np.abs(banded[..., :2] - coords[..., :2]).max()) > 5, "the field moves pixels"
+
+
+def test_skin_gain_in_bands_equals_whole_box_resize():
+    """_apply_gain resamples A and B band by band; the result equals one bilinear resize of the box."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (700, 500, 3), dtype=np.uint8)
+    box = (37, 51, 463, 689)                 # 426 x 638: several bands, a non-integer scale
+    A = rng.uniform(0.6, 1.4, (97, 61, 3)).astype(np.float32)
+    B = rng.uniform(0, 40, (97, 61, 3)).astype(np.float32)     # >= 0, as smoothing and blush give
+    out = img.copy()
+    _apply_gain(out, box, A, B)
+    x0, y0, x1, y1 = box
+    a = cv2.resize(A, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    b = cv2.resize(B, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    ref = np.clip(np.rint(img[y0:y1, x0:x1] * a + b), 0, 255)
+    diff = np.abs(out[y0:y1, x0:x1].astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.02
+    outside = np.ones(img.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(out[outside], img[outside])
 
 
 @dataclass

@@ -23,6 +23,7 @@ BLUSH_STRENGTH = 0.45   # blush opacity at amount 1, at the cheek's centre
 SMOOTH_RES = 96.0       # guided-filter pixels per face scale
 SMOOTH_RADIUS = 4       # box radius at that resolution (about 0.04 face scales)
 SMOOTH_EPS = 0.0025     # guided-filter variance threshold (intensities in [0, 1]): texture below ~0.05 is smoothed
+BAND_PX = 128           # rows per band of the full-resolution pass (`_apply_gain`)
 
 
 def _lab_of(rgb: tuple[int, int, int]) -> np.ndarray:
@@ -130,10 +131,30 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
         G = 1.0 + alpha[..., None] * (gain - 1.0)
         A *= G
         B *= G
-    h, w = img.shape[:2]
-    if (wl, hl) != (w, h):
-        A = cv2.resize(A, (w, h), interpolation=cv2.INTER_LINEAR)
-        B = cv2.resize(B, (w, h), interpolation=cv2.INTER_LINEAR)
-    res = cv2.multiply(img, A, dtype=cv2.CV_32F)
-    cv2.add(res, B, dst=res)
-    out[y0:y1, x0:x1] = cv2.convertScaleAbs(res)   # rounds and saturates to uint8
+    _apply_gain(out, box, A, B)
+
+
+def _apply_gain(out: np.ndarray, box: tuple[int, int, int, int], A: np.ndarray, B: np.ndarray) -> None:
+    """out[box] = out[box] * A + B, rounded, with A and B (small, float32, 3 channels) upsampled bilinearly.
+
+    Done in bands of `BAND_PX` rows, each band's A and B resampled by one affine warp of the small
+    arrays (the same sampling as `cv2.resize`), so no box-sized float temporaries are allocated:
+    on a 1920 px portrait those cost more than the arithmetic.
+    """
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    hl, wl = A.shape[:2]
+    sx, sy = wl / w, hl / h
+    for ya in range(0, h, BAND_PX):
+        yb = min(ya + BAND_PX, h)
+        band = out[y0 + ya:y0 + yb, x0:x1]
+        if (wl, hl) == (w, h):
+            a, b = A[ya:yb], B[ya:yb]
+        else:   # output pixel (x, y) samples the small arrays at ((x + 0.5) sx - 0.5, (y + 0.5) sy - 0.5)
+            M = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (ya + 0.5) * sy - 0.5]])
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            a = cv2.warpAffine(A, M, (w, yb - ya), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            b = cv2.warpAffine(B, M, (w, yb - ya), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        res = cv2.multiply(band, a, dtype=cv2.CV_32F)
+        cv2.add(res, b, dst=res)
+        band[...] = cv2.convertScaleAbs(res)   # rounds and saturates to uint8

@@ -34,6 +34,7 @@ from .params import Adjustments
 IDLE_SHIFT = 1.0 / 64   # px: a smaller shift rounds to no shift in remap's fixed point
 MIN_DET = 0.2            # smallest allowed area ratio of the backward map (1 = no change)
 SAMPLES_PER_SCALE = 24   # coarse grid density: samples per face scale (outer-eye distance)
+BAND_PX = 128            # rows per remap band (`apply_field`)
 
 # Sizes at value 1, in units of the face scale (moves) or as relative scale (scales).
 SLIM_PULL = 0.13      # contour below the eyes moves this fraction of its distance to the axis
@@ -206,16 +207,21 @@ class FaceField:
         half = (self.step - 1) / 2.0
         return self.x0 + np.arange(cols) * self.step + half, self.y0 + np.arange(rows) * self.step + half
 
-    def source_map(self, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-        """(H, W, 2) float32 map over `roi`: output pixel shows source pixel map[y, x] (pixel-centre coords).
+    def coarse_source(self, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """(rows, cols, 2) float32 source coordinates (pixel centres) at the grid samples.
 
-        The absolute coordinates are upsampled directly (bilinear resizing is exact on the linear
-        identity part), which saves a full-resolution add per axis.
+        Upsampling absolute coordinates directly is exact on their linear identity part
+        (bilinear resizing reproduces it), which saves a full-resolution add per axis.
         """
         xs, ys = self._sample_xy()
         coarse = self.d.copy()
         coarse[..., 0] += (xs - offset[0]).astype(np.float32)[None, :]
         coarse[..., 1] += (ys - offset[1]).astype(np.float32)[:, None]
+        return coarse
+
+    def source_map(self, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """(H, W, 2) float32 map over `roi`: output pixel shows source pixel map[y, x] (pixel-centre coords)."""
+        coarse = self.coarse_source(offset)
         rows, cols = coarse.shape[:2]
         full = cv2.resize(coarse, (cols * self.step, rows * self.step), interpolation=cv2.INTER_LINEAR)
         x0, y0, x1, y1 = self.roi
@@ -335,6 +341,13 @@ def apply_field(image: np.ndarray, field: FaceField, out: np.ndarray | None = No
 
     `out` may be `image` itself (faces warped one after another): the region is then read from a
     copy of itself, a few pixels wider than the region.
+
+    The remap runs in bands of about `BAND_PX` rows: each band's map is upsampled from the coarse
+    rows it needs (plus one on each side, so the result equals one whole-region upsample), so the
+    maps stay in the CPU cache and no region-sized temporaries are allocated; each band is
+    remapped only between the columns its moving samples reach. On a 1920 px portrait that
+    halves the apply time (region-sized maps cost more in page faults and memory traffic than
+    the remap itself).
     """
     x0, y0, x1, y1 = field.roi
     out = image.copy() if out is None else out
@@ -343,7 +356,28 @@ def apply_field(image: np.ndarray, field: FaceField, out: np.ndarray | None = No
         h, w = image.shape[:2]
         sx0, sy0, sx1, sy1 = max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, w), min(y1 + 2, h)
         src, offset = image[sy0:sy1, sx0:sx1].copy(), (sx0, sy0)
-    m = field.source_map(offset)
-    m1, m2 = cv2.convertMaps(m, None, cv2.CV_16SC2)
-    cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1], borderMode=cv2.BORDER_REFLECT_101)
+    coarse = field.coarse_source(offset)
+    step, gx0, gy0 = field.step, field.x0, field.y0
+    rows, cols = coarse.shape[:2]
+    ja, jb = max((x0 - gx0) // step - 1, 0), min((x1 - 1 - gx0) // step + 2, cols)
+    i_first, i_end = (y0 - gy0) // step, (y1 - 1 - gy0) // step + 1
+    moving = np.sqrt((field.d ** 2).sum(-1)) > IDLE_SHIFT
+    band = max(1, int(round(BAND_PX / step)))
+    for i in range(i_first, i_end, band):
+        i2 = min(i + band, i_end)
+        ra, rb = max(i - 1, 0), min(i2 + 1, rows)      # the samples this band's pixels interpolate
+        cols_moving = np.flatnonzero(moving[ra:rb].any(0))
+        if not cols_moving.size:
+            continue                                    # nothing in this band moves: leave it as it is
+        # pixels next to a moving sample, as for `roi` (the rest stay byte-identical anyway)
+        bx0 = max(x0, gx0 + (int(cols_moving[0]) - 1) * step)
+        bx1 = min(x1, gx0 + (int(cols_moving[-1]) + 2) * step)
+        if bx0 >= bx1:
+            continue
+        ca, cb = max((bx0 - gx0) // step - 1, ja), min((bx1 - 1 - gx0) // step + 2, jb)
+        full = cv2.resize(coarse[ra:rb, ca:cb], ((cb - ca) * step, (rb - ra) * step), interpolation=cv2.INTER_LINEAR)
+        ya, yb = max(gy0 + i * step, y0), min(gy0 + i2 * step, y1)
+        top, left = gy0 + ra * step, gx0 + ca * step
+        m1, m2 = cv2.convertMaps(full[ya - top:yb - top, bx0 - left:bx1 - left], None, cv2.CV_16SC2)
+        cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out[ya:yb, bx0:bx1], borderMode=cv2.BORDER_REFLECT_101)
     return out
