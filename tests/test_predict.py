@@ -89,6 +89,26 @@ def test_given_boxes_skip_detector(lm, group_faces):
     assert np.abs(_by_x(faces) - _by_x(group_faces)).mean() < 2.0
 
 
+def test_batch_of_large_faces_is_cropped_on_threads_identically(lm, group_faces, monkeypatch):
+    """Anti-aliased crops of a batch run on a thread pool; the crops equal the one-by-one crops."""
+    import pipnet106.predict as predict_mod
+
+    img = cv2.imread(str(FIXTURES / "group4.jpg"))
+    big = cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)   # faces ~480 px: area crops
+    transforms = [lm.crop_for_box(np.asarray(f.box) * 4) for f in group_faces]
+    assert sum(t.scale < predict_mod.AREA_FILTER_BELOW for t in transforms) >= 2
+    used = []
+    real_pool = predict_mod._crop_pool
+    monkeypatch.setattr(predict_mod, "_crop_pool", lambda n: used.append(n) or real_pool(n))
+    serial = Landmarker(lm.backend, detector=None)
+    serial.crop_threads = 1
+    pooled = Landmarker(lm.backend, detector=None)
+    pooled.crop_threads = 3
+    a, b = serial.preprocess(big, transforms), pooled.preprocess(big, transforms)
+    assert used == [3] and np.array_equal(a, b)
+    assert np.array_equal(b[1], transforms[1].apply(big))
+
+
 def test_max_faces_and_min_size(lm):
     assert len(Landmarker(lm.backend, max_faces=2).predict(GROUP)) == 2
     assert len(Landmarker(lm.backend, min_face_size=10_000).predict(GROUP)) == 0

@@ -13,13 +13,16 @@ with onnxruntime only.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .crop import CropTransform, box_transform, crop_change, crop_from_points, square_box
+from .crop import AREA_FILTER_BELOW, CropTransform, box_transform, crop_change, crop_from_points, square_box
 from .errors import UserError
 from .fileio import read_image, to_bgr
 from .layout import Layout
@@ -149,6 +152,12 @@ def as_bgr(image, color: str = "bgr") -> np.ndarray:
     return to_bgr(np.ascontiguousarray(arr))
 
 
+@lru_cache(maxsize=None)
+def _crop_pool(threads: int) -> ThreadPoolExecutor:
+    """One shared pool per thread count for the anti-aliased crops of a batch (`Landmarker.preprocess`)."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="pipnet106-crop")
+
+
 class Landmarker:
     """Detector + landmark backend. `predict(image) -> list[Face]`."""
 
@@ -171,6 +180,8 @@ class Landmarker:
                                                                    proposals=True)
         self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
         self.refine_tol = float(refine_tol)
+        # threads for a batch's crops: the backend's (its `threads=`), else up to 4 of this machine's cores
+        self.crop_threads = int(getattr(backend, "threads", None) or min(4, os.cpu_count() or 1))
 
     # ---- constructors ----
     @classmethod
@@ -215,6 +226,12 @@ class Landmarker:
         """Crops (B, S, S, 3) uint8 BGR, one per transform."""
         if not transforms:
             return np.zeros((0, self.size, self.size, 3), np.uint8)
+        # anti-aliased crops (faces shrunk by more than 2) cost ~1 ms each, 10x a warp; they release the
+        # GIL (OpenCV, numpy), so a batch of them runs on the landmark backend's threads (before the
+        # network runs, so the two never compete): 8 crops of 300-px faces 9.4 -> 5.7 ms on 2 threads
+        threads = min(len(transforms), self.crop_threads)
+        if threads > 1 and sum(t.scale < AREA_FILTER_BELOW for t in transforms) > 1:
+            return np.stack(list(_crop_pool(threads).map(lambda t: t.apply(image), transforms)))
         return np.stack([t.apply(image) for t in transforms])
 
     def inference(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
