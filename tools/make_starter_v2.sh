@@ -22,9 +22,19 @@ $PY tools/v2_split.py "$DATA/labels/utk1" --out "$DATA/split/utk" --by image
 $PY tools/v2_mix.py --pools lfw="$DATA/prep/lfw" utk="$DATA/prep/utk" mebeauty="$DATA/prep/mebeauty" \
     prima="$DATA/prep/prima" cuhk="$DATA/prep/cuhk" aaf="$DATA/prep/aaf" webmorph="$DATA/prep/webmorph" \
     --splits "$DATA/split" --out "$DATA/prep/mix"
+# LFW (grayscale, v1's own domain) three times in the list: mix2 = mix + its LFW lines twice more
+mkdir -p "$DATA/prep/mix2"
+cp "$DATA/prep/mix/test.txt" "$DATA/prep/mix/meanface.txt" "$DATA/prep/mix2/"
+{ cat "$DATA/prep/mix/train.txt"; grep '^lfw/' "$DATA/prep/mix/train.txt"; grep '^lfw/' "$DATA/prep/mix/train.txt"; } > "$DATA/prep/mix2/train.txt"
+for p in lfw utk mebeauty prima cuhk aaf webmorph; do ln -sfn "$DATA/prep/$p/images" "$DATA/prep/mix2/$p"; done
 $PY tools/gray_to_color.py src/pipnet106/assets/starter.pt --out "$DATA/runs/starter_color.pt"   # v1, colour input, same function
-OMP_NUM_THREADS=2 .venv/bin/pipnet106 train --config configs/starter_v2.yaml --data "$DATA/prep/mix" --out "$DATA/runs/v2" \
+# (the shipped run was stopped once in epoch 7 and resumed: same weights as an unbroken run)
+OMP_NUM_THREADS=2 .venv/bin/pipnet106 train --config configs/starter_v2.yaml --data "$DATA/prep/mix2" --out "$DATA/runs/v2c" \
     --init "$DATA/runs/starter_color.pt"
-$PY tools/v2_eval.py --weights v1=src/pipnet106/assets/starter.pt v2="$DATA/runs/v2/best.pt" --splits "$DATA/split" \
+$PY tools/v2_eval.py --weights v1=src/pipnet106/assets/starter.pt v2="$DATA/runs/v2c/best.pt" --splits "$DATA/split" \
     --pools lfw="$DATA/prep/lfw" utk="$DATA/prep/utk" mebeauty="$DATA/prep/mebeauty" prima="$DATA/prep/prima" \
     cuhk="$DATA/prep/cuhk" aaf="$DATA/prep/aaf" webmorph="$DATA/prep/webmorph" --out "$DATA/eval/v1_v2.json"
+# release files (float16 weights); the config's data_terms becomes the ONNX's training_data_terms field
+# (the shipped run wrote data_terms into best.pt's config after training: same weights)
+.venv/bin/pipnet106 export --weights "$DATA/runs/v2c/best.pt" --out src/pipnet106/assets/starter.pt --fp16-weights
+.venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter.onnx --fp16-weights
