@@ -30,7 +30,7 @@ MOUTH_LEFT, MOUTH_RIGHT = 84, 90
 NUM_POINTS = 106
 
 # Mean point confidence below LO: no edit; above HI: full edit. The starter scores frontal faces
-# 0.6-0.7 and profiles (where it draws a frontal contour across the cheek) 0.2-0.45; LO is the
+# 0.6-0.8 and profiles 0.3-0.5 (v1, which drew a frontal contour across the cheek: 0.2-0.45); LO is the
 # limit below which `pose.DEFAULT_RULE` calls a face unreliable, so the fade reaches 0 there
 # instead of dropping from full strength.
 CONF_LO, CONF_HI = 0.50, 0.58
