@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# How the shipped starter model was made (provenance; about 1.5 h on a 2-core CPU).
+# How starter v1 was made (provenance; about 1.5 h on a 2-core CPU). The shipped starter is v2,
+# fine-tuned from v1: tools/make_starter_v2.sh.
 # Needs ../shared/data/faces-gray and the teacher environment (`make teacher-env`).
 set -euo pipefail
 POOL=${POOL:-../shared/data/faces-gray}
