@@ -38,3 +38,6 @@ $PY tools/v2_eval.py --weights v1=src/pipnet106/assets/starter.pt v2="$DATA/runs
 # (the shipped run wrote data_terms into best.pt's config after training: same weights)
 .venv/bin/pipnet106 export --weights "$DATA/runs/v2c/best.pt" --out src/pipnet106/assets/starter.pt --fp16-weights
 .venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter.onnx --fp16-weights
+# int8 twin (opt-in, see README "Speed"): calibrated on 300 crops of the training list
+.venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter_int8.onnx \
+    --int8 --calib "$DATA/prep/mix" --calib-count 300
