@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,27 @@ def test_batch_of_large_faces_is_cropped_on_threads_identically(lm, group_faces,
     a, b = serial.preprocess(big, transforms), pooled.preprocess(big, transforms)
     assert used == [3] and np.array_equal(a, b)
     assert np.array_equal(b[1], transforms[1].apply(big))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_crops_on_its_own_pool(lm, group_faces):
+    """A child forked after the parent used the crop pool still crops (it must not wait on dead threads)."""
+    import multiprocessing
+
+    img = cv2.resize(cv2.imread(str(GROUP)), None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    transforms = [lm.crop_for_box(np.asarray(f.box) * 4) for f in group_faces]
+    pooled = Landmarker(lm.backend, detector=None)
+    pooled.crop_threads = 2
+    want = pooled.preprocess(img, transforms)          # the parent's pool now exists
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    child = ctx.Process(target=lambda: q.put(pooled.preprocess(img, transforms).sum(dtype=np.int64)))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0 and q.get(timeout=5) == want.sum(dtype=np.int64)
 
 
 def test_max_faces_and_min_size(lm):

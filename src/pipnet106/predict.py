@@ -158,6 +158,11 @@ def _crop_pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="pipnet106-crop")
 
 
+# a forked child inherits the pools but not their threads (work queued there would never run): it
+# starts its own
+os.register_at_fork(after_in_child=_crop_pool.cache_clear)
+
+
 class Landmarker:
     """Detector + landmark backend. `predict(image) -> list[Face]`."""
 
