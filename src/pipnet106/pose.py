@@ -112,8 +112,8 @@ class ReliabilityRule:
     """Limits a face must meet for its points to be trusted by an app that warps faces.
 
     Measured on the shipped starters: frontal faces score a mean point confidence of 0.6-0.8,
-    profiles 0.3-0.5 (v2) or 0.2-0.45 (v1, which drew a frontal contour on them); beyond about 45 degrees of yaw one eye
-    and half the contour are hidden and the 106-point model has no way to place them.
+    profiles 0.3-0.5 (v2) or 0.2-0.45 (v1, which drew a frontal contour on them); beyond about
+    45 degrees of yaw one eye and half the contour are hidden and the 106-point model has no way to place them.
     Faces smaller than `min_size` pixels (sqrt of the landmark box area) are too small for
     their points to be placed to a useful fraction of the face.
     """

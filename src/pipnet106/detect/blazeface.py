@@ -188,6 +188,11 @@ def _anchors(model: str) -> np.ndarray:
     return ssd_anchor_centres(s.size, s.strides, s.anchors_per_layer)
 
 
+def _windows_along(n: int, tile: int, overlap: float) -> int:
+    """How many `tile` windows overlapping by `overlap` of a side cover a side of `n` pixels."""
+    return 1 if n <= tile else math.ceil((n - tile) / (tile * (1.0 - overlap))) + 1
+
+
 def tile_grid(width: int, height: int, tile: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
     """Overlapping square windows (x0, y0, x1, y1) of side `tile` covering the image.
 
@@ -195,11 +200,8 @@ def tile_grid(width: int, height: int, tile: int, overlap: float = 0.25) -> list
     by one window's edge is whole in the next one.
     """
     def starts(n: int) -> list[int]:
-        if n <= tile:
-            return [0]
-        step = tile * (1.0 - overlap)
-        count = math.ceil((n - tile) / step) + 1
-        return [round(i * (n - tile) / (count - 1)) for i in range(count)]
+        count = _windows_along(n, tile, overlap)
+        return [0] if count == 1 else [round(i * (n - tile) / (count - 1)) for i in range(count)]
 
     return [(x, y, min(x + tile, width), min(y + tile, height)) for y in starts(height) for x in starts(width)]
 
@@ -275,10 +277,6 @@ def scale_plan(width: int, height: int, size: int, min_face_size: float, overlap
             wins = tile_grid(width, height, tile, overlap)
         levels.insert(0, Level(size / tile, tuple(wins)))
     return levels
-
-
-def _windows_along(n: int, tile: int, overlap: float) -> int:
-    return 1 if n <= tile else math.ceil((n - tile) / (tile * (1.0 - overlap))) + 1
 
 
 def _fitted_tile(width: int, height: int, tile: int, overlap: float) -> int:

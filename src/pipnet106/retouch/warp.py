@@ -279,6 +279,11 @@ def _safe_factor(d: np.ndarray, step: float) -> float:
     return lo
 
 
+def _moving(d: np.ndarray) -> np.ndarray:
+    """Grid samples (rows, cols) that move a pixel by more than `IDLE_SHIFT`: the region of influence."""
+    return np.sqrt((d ** 2).sum(-1)) > IDLE_SHIFT
+
+
 def _ellipse_boxes(prims: list[Primitive], frame: FaceFrame) -> np.ndarray:
     """Image-space bounding box (x0, y0, x1, y1) of each primitive's ellipse, (P, 4)."""
     u, v = frame.u, frame.v
@@ -323,7 +328,7 @@ def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame 
     factor = _safe_factor(d, step)
     d = (d * factor).astype(np.float32)
     # region of influence: cells next to a sample that moves by more than the remap's 1/32 px
-    moving = np.sqrt((d ** 2).sum(-1)) > IDLE_SHIFT
+    moving = _moving(d)
     if not moving.any():
         return None
     ri, ci = np.nonzero(moving)
@@ -359,9 +364,8 @@ def apply_field(image: np.ndarray, field: FaceField, out: np.ndarray | None = No
     coarse = field.coarse_source(offset)
     step, gx0, gy0 = field.step, field.x0, field.y0
     rows, cols = coarse.shape[:2]
-    ja, jb = max((x0 - gx0) // step - 1, 0), min((x1 - 1 - gx0) // step + 2, cols)
     i_first, i_end = (y0 - gy0) // step, (y1 - 1 - gy0) // step + 1
-    moving = np.sqrt((field.d ** 2).sum(-1)) > IDLE_SHIFT
+    moving = _moving(field.d)
     band = max(1, int(round(BAND_PX / step)))
     for i in range(i_first, i_end, band):
         i2 = min(i + band, i_end)
@@ -374,7 +378,7 @@ def apply_field(image: np.ndarray, field: FaceField, out: np.ndarray | None = No
         bx1 = min(x1, gx0 + (int(cols_moving[-1]) + 2) * step)
         if bx0 >= bx1:
             continue
-        ca, cb = max((bx0 - gx0) // step - 1, ja), min((bx1 - 1 - gx0) // step + 2, jb)
+        ca, cb = max((bx0 - gx0) // step - 1, 0), min((bx1 - 1 - gx0) // step + 2, cols)
         full = cv2.resize(coarse[ra:rb, ca:cb], ((cb - ca) * step, (rb - ra) * step), interpolation=cv2.INTER_LINEAR)
         ya, yb = max(gy0 + i * step, y0), min(gy0 + i2 * step, y1)
         top, left = gy0 + ra * step, gx0 + ca * step
