@@ -126,7 +126,7 @@ def race_one(width: int, size: int, networks, functions, meanface_path: Path, ar
     torch.save(make_checkpoint(model, cfg, mf, nb), ck)
     fp32 = export_checkpoint(ck, tmp / f"w{width}_{size}.onnx").path
     image, pts = synthetic_photo(width + size)
-    crops = np.stack([crop_from_points(pts + 1.5 * k, size, cfg.crop_enlarge).apply(image)
+    crops = np.stack([crop_from_points(pts + 1.5 * k, size).apply(image)  # the training crop (default enlargement)
                       for k in range(-8, 8)])
     int8 = Path(quantize_onnx(fp32, tmp / f"w{width}_{size}_int8.onnx", crops, QuantSettings())["path"])
     net = their_net(networks, model, size)

@@ -113,9 +113,11 @@ def test_onnxruntime_matches_pytorch(models, name, kind):
         assert np.abs(op - tp).max() < TOL and np.abs(oc - tc).max() < TOL
     # the outputs depend on the crop (otherwise parity would prove nothing)
     assert np.abs(tp[0] - tp[1]).max() > 0.01 and tc.std() > 0.01
-    # a single (S, S, 3) crop is a batch of one
-    sp, _ = onnx_be(crops[2])
-    np.testing.assert_allclose(sp[0], op[2], atol=1e-6)
+    # a single (S, S, 3) crop is a batch of one, and gets exactly the points it gets in a batch of five
+    # (refinement re-crops from these points: a last-bit difference could flip a crop pixel's rounding)
+    sp, sc = onnx_be(crops[2])
+    np.testing.assert_array_equal(sp[0], op[2])
+    np.testing.assert_array_equal(sc[0], oc[2])
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -133,7 +135,9 @@ def test_inference_module_preprocessing_equals_training_path(models, name):
     # one grey level is 1/255/0.225 = 0.017 here: 1e-5 means the same pixels, bit for bit up to float rounding
     assert pre.shape == ref.shape and np.abs(pre - ref).max() < 1e-5
     hp, hc = _by_hand(loaded, crops)
-    assert np.abs(mp - hp).max() < 1e-5 and np.abs(mc - hc).max() < 1e-5
+    # the graph normalizes with a 1x1 conv and evaluates the offset heads at the best cells only:
+    # the same function, float rounding in another order (a wrong channel or cell would be >1e-2)
+    assert np.abs(mp - hp).max() < 5e-5 and np.abs(mc - hc).max() < 5e-5
 
 
 def test_grayscale_graph_reproduces_cv2_on_every_channel_value():

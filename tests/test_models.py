@@ -79,7 +79,7 @@ def test_heads_are_initialised_small():
                                                               (32, 128, 4, 1)])
 def test_net_strides_give_the_right_grid(net_stride, size, grid, head_stride):
     m = _model(width=320, net_stride=net_stride, input_size=size, num_nb=4)
-    assert m.cls_layer.stride == (head_stride, head_stride)
+    assert m.head_stride == head_stride
     assert m.backbone.stride == (16 if net_stride == 16 else 32)
     with torch.no_grad():
         out = m(torch.zeros(1, 3, size, size))
@@ -232,3 +232,24 @@ def test_onnx_export_matches_torch(tmp_path):
     assert pts.shape == (2, NP, 2) and conf.shape == (2, NP)
     np.testing.assert_allclose(pts, tp.numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(conf, tc.numpy(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("net_stride,size,num_nb", [(32, 128, 10), (64, 256, 4), (32, 64, 0)])
+def test_offsets_at_the_best_cells_equal_decoding_the_full_maps(net_stride, size, num_nb):
+    """Inference evaluates the offset heads only at each landmark's best cell (`Decoder.at_cells`):
+    the same points and confidences as decoding the five full maps, any head stride, with or without neighbours."""
+    from pipnet106.models.pipnet import lifelike_init_
+
+    m = lifelike_init_(_model(width=320, net_stride=net_stride, input_size=size, num_nb=num_nb), size)
+    nb = neighbors(np.random.default_rng(0).uniform(0.1, 0.9, (NP, 2)), num_nb)
+    dec = Decoder.from_neighbors(nb)
+    x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        maps = m(x)
+        score, feats = m(x, offsets=False)
+        want_p, want_c = dec(*maps)
+        got_p, got_c = dec.at_cells(score, feats, *m.point_heads())
+    assert feats.shape[-1] == size // net_stride and torch.equal(score, maps[0])
+    assert want_p.std() > 0.05  # points that differ per landmark (not a degenerate all-equal decode)
+    torch.testing.assert_close(got_p, want_p, rtol=0, atol=2e-6)
+    torch.testing.assert_close(got_c, want_c, rtol=0, atol=0)

@@ -42,8 +42,12 @@ def test_only_network_is_quantized(files):
     convs = [n for n in m.graph.node if n.op_type == "Conv"]
     quantized = [n.name for n in convs if n.input[1] in dq_out]  # int8 weights
     heads = [n for n in convs if any(f"/model/{h}/" in n.name for h in quantize.HEAD_LAYERS)]
-    assert len(heads) == 5 and all(n.input[1] not in dq_out for n in heads)  # heads keep float weights
-    assert len(quantized) == len(convs) - 5 > 40  # every backbone conv reads int8 activations
+    assert len(heads) == 1 and all(n.input[1] not in dq_out for n in heads)  # the score head keeps float weights
+    # the offset heads, evaluated at the best cells only (one MatMul), stay float too
+    matmuls = [n for n in m.graph.node if n.op_type == "MatMul"]
+    assert len(matmuls) == 1 and matmuls[0].input[1] not in dq_out and not matmuls[0].name.startswith("/model/")
+    # every backbone conv reads int8 activations; the float ones: the score head and the input normalization
+    assert len(quantized) == len(convs) - 2 > 40
     assert all(n.startswith("/model/") for n in quantized)
     # input stays uint8 and the decoding (ArgMax) is untouched
     assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8

@@ -5,10 +5,11 @@
 then lets onnxruntime's own quantizer (`onnxruntime.quantization.quantize_static`)
 quantize only the *network's* nodes, chosen by name (`/model/...` in the traced
 graph). The uint8 -> float preprocessing, the argmax/gather decoding and the
-five 1x1 heads stay float: the heads' outputs are the score maps and sub-cell
-offsets, whose 8-bit rounding would move points (a 1/256 step of a +-3 cell range
-is 0.1 px on a 128 crop per neighbour) and make argmax ties, for a few percent of
-the FLOPs.
+heads stay float: the score head (a 1x1 conv) and the offset heads (one MatMul
+at each landmark's best cell, `decode.Decoder.at_cells`) give the score maps and
+sub-cell offsets, whose 8-bit rounding would move points (a 1/256 step of a +-3
+cell range is 0.1 px on a 128 crop per neighbour) and make argmax ties, for a
+few percent of the FLOPs.
 
 Calibration reads the crops of a prepared folder (`pipnet106 prepare`), the same
 crops training saw, and feeds them through the whole graph, so the activation
@@ -50,7 +51,7 @@ class QuantSettings:
     per_channel: bool = True
     reduce_range: bool = False          # 7-bit weights: only for CPUs without VNNI (saturation in VPMADDUBSW)
     ops: tuple[str, ...] = ("Conv", "Clip", "Add")
-    heads: bool = False                 # also quantize the five 1x1 PIPNet heads
+    heads: bool = False                 # also quantize the score head (a 1x1 conv on every cell)
     calibrate: str = "minmax"           # "minmax", "entropy" or "percentile"
     pre_process: bool = True            # onnxruntime.quantization.quant_pre_process first
     extra: dict = field(default_factory=dict)  # extra_options for quantize_static

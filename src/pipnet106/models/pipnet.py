@@ -3,8 +3,9 @@
 For N landmarks and K neighbours the heads predict, per grid cell:
 score (N), own x/y offsets (N each) and the x/y offsets of each landmark's K
 neighbours (N*K each), all relative to that cell (see DESIGN.md for the grid
-conventions). Net strides coarser than the backbone's are reached with a strided
-head conv, so a stride-64 net on a stride-32 backbone uses stride-2 heads.
+conventions). Net strides coarser than the backbone's are reached by reading every
+`head_stride`-th cell of the backbone's map (what a strided 1x1 conv reads), so a
+stride-64 net on a stride-32 backbone reads every second cell.
 """
 from __future__ import annotations
 
@@ -26,14 +27,15 @@ class PIPNet(nn.Module):
         self.num_nb = int(num_nb)
         self.net_stride = int(net_stride)
         hs = net_stride // bstride
+        self.head_stride = hs
         c = int(backbone.out_channels)
         n, k = self.num_points, self.num_nb
-        self.cls_layer = nn.Conv2d(c, n, 1, stride=hs)
-        self.x_layer = nn.Conv2d(c, n, 1, stride=hs)
-        self.y_layer = nn.Conv2d(c, n, 1, stride=hs)
+        self.cls_layer = nn.Conv2d(c, n, 1)
+        self.x_layer = nn.Conv2d(c, n, 1)
+        self.y_layer = nn.Conv2d(c, n, 1)
         # num_nb=0 (no neighbour regression): the nb outputs are empty (B,0,G,G) tensors
-        self.nb_x_layer = nn.Conv2d(c, n * k, 1, stride=hs) if k else None
-        self.nb_y_layer = nn.Conv2d(c, n * k, 1, stride=hs) if k else None
+        self.nb_x_layer = nn.Conv2d(c, n * k, 1) if k else None
+        self.nb_y_layer = nn.Conv2d(c, n * k, 1) if k else None
         for head in self.heads():
             nn.init.normal_(head.weight, std=0.001)
             nn.init.zeros_(head.bias)
@@ -45,14 +47,32 @@ class PIPNet(nn.Module):
     def grid_size(self, input_size: int) -> int:
         return input_size // self.net_stride
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B,3,S,S) -> score, off_x, off_y (B,N,G,G) and nb_x, nb_y (B,N*K,G,G)."""
+    def forward(self, x: torch.Tensor, offsets: bool = True) -> tuple[torch.Tensor, ...]:
+        """(B,3,S,S) -> score, off_x, off_y (B,N,G,G) and nb_x, nb_y (B,N*K,G,G).
+
+        With `offsets=False`: score and the features on the heads' grid (B,C,G,G) only, for
+        `Decoder.at_cells`, which evaluates the offset heads just at the cells decoding reads
+        (inference); `offset_maps` evaluates them everywhere (training)."""
         f = self.backbone(x)
-        score = self.cls_layer(f)
+        hs = self.head_stride
+        f = f[..., ::hs, ::hs] if hs > 1 else f
+        return (self.cls_layer(f), *self.offset_maps(f)) if offsets else (self.cls_layer(f), f)
+
+    def offset_maps(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features on the heads' grid -> off_x, off_y (B,N,G,G), nb_x, nb_y (B,N*K,G,G) (empty if K = 0)."""
+        ox, oy = self.x_layer(f), self.y_layer(f)
         if self.nb_x_layer is None:
-            empty = score[:, :0]
-            return score, self.x_layer(f), self.y_layer(f), empty, empty
-        return score, self.x_layer(f), self.y_layer(f), self.nb_x_layer(f), self.nb_y_layer(f)
+            return ox, oy, ox[:, :0], ox[:, :0]
+        return ox, oy, self.nb_x_layer(f), self.nb_y_layer(f)
+
+    def point_heads(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The offset heads regrouped per landmark: weight (N, 2 + 2K, C), bias (N, 2 + 2K), rows
+        own x, own y, then the K neighbour x and K neighbour y offsets that landmark predicts."""
+        n, k = self.num_points, self.num_nb
+        layers = [self.x_layer, self.y_layer] + ([self.nb_x_layer, self.nb_y_layer] if k else [])
+        ws = [h.weight.flatten(1).reshape(n, -1, h.weight.shape[1]) for h in layers]   # (N, 1 or K, C)
+        bs = [h.bias.reshape(n, -1) for h in layers]
+        return torch.cat(ws, dim=1), torch.cat(bs, dim=1)
 
 
 def lifelike_init_(model: PIPNet, size: int, seed: int = 0) -> PIPNet:
@@ -76,6 +96,8 @@ def lifelike_init_(model: PIPNet, size: int, seed: int = 0) -> PIPNet:
         for head, spread, centre in ((model.cls_layer, 0.25, 0.4), (model.x_layer, 0.3, 0.5),
                                      (model.y_layer, 0.3, 0.5), (model.nb_x_layer, 0.5, 0.5),
                                      (model.nb_y_layer, 0.5, 0.5)):
+            if head is None:  # num_nb = 0
+                continue
             head.weight.copy_(torch.randn(head.weight.shape, generator=g))
             head.bias.zero_()
             head.weight.mul_(spread / head(f).std().clamp(min=1e-12))
