@@ -108,3 +108,19 @@ def test_eval_accepts_the_starter_like_train_init(prepared, tmp_path, capsys):
     assert "NME" in capsys.readouterr().out
     rep = json.loads((out / "eval.json").read_text())
     assert rep["num_samples"] == 3 and 0 < rep["nme"] < 1
+
+
+@pytest.mark.torch
+def test_eval_default_report_folder_never_lands_in_the_package(prepared, tmp_path, monkeypatch, capsys):
+    """Without --out the report goes next to the user's weights, one folder per model; for the shipped
+    starter (by name or by its path inside the installed package) into the current folder."""
+    from pipnet106.evaluate import default_out
+    from pipnet106.predict import STARTER_ONNX
+
+    monkeypatch.chdir(tmp_path)
+    assert default_out(str(tmp_path / "run" / "best.pt"), "test") == tmp_path / "run" / "eval_best_test"
+    assert default_out("run/model_int8.onnx", "test") != default_out("run/model.onnx", "test")
+    assert default_out(str(STARTER_ONNX), "test") == Path("eval_starter_test")
+    assert main(["eval", "--weights", "starter", "--data", str(prepared)]) == 0
+    assert (tmp_path / "eval_starter_test" / "eval.json").is_file()
+    assert not list(STARTER_ONNX.parent.glob("eval_*"))
