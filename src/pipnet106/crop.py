@@ -22,9 +22,6 @@ AREA_FILTER_BELOW = 0.5
 Between 0.5 and 1 a bilinear sample still touches every source pixel, and measured agreement
 between a large photo and its quarter-size copy was the same as with the box filter
 (benchmarks/antialias.py), while the box filter costs about 10x a warp per crop."""
-_RESIZE_ABOVE = 0.2
-"""Whole-pixel crops shrinking the source by at most 5 take `cv2.resize` (exact area weights); beyond,
-its cost grows with the block's area past the integral route's (measured: 2-3x faster at 2-4x, equal at ~6x)."""
 _MAX_INTEGRAL_PIXELS = 4_000_000
 """Source pixels under one crop above which `area_crop` first takes exact k x k block means (memory bound)."""
 
@@ -104,17 +101,6 @@ def area_crop(image: np.ndarray, t: CropTransform, border_value: int | tuple = 0
     if x1 <= x0 or y1 <= y0:  # entirely off the image
         out = np.broadcast_to(np.clip(np.rint(border), 0, 255).astype(np.uint8), (n, n, c)).copy()
         return out if image.ndim == 3 else out[:, :, 0]
-    whole = _pixel_block(t)
-    if whole is not None and s >= _RESIZE_ABOVE:  # footprints on whole pixels: one exact area resize
-        bx, by, side = whole
-        cx0, cx1, cy0, cy1 = min(max(bx, 0), w), min(max(bx + side, 0), w), min(max(by, 0), h), min(max(by + side, 0), h)
-        roi = img[cy0:cy1, cx0:cx1]
-        if (cx0, cy0, cx1, cy1) != (bx, by, bx + side, by + side):  # partly off the image: border fills the rest
-            fill = [float(v) for v in np.clip(np.rint(border), 0, 255)]
-            roi = cv2.copyMakeBorder(roi, cy0 - by, by + side - cy1, cx0 - bx, bx + side - cx1,
-                                     cv2.BORDER_CONSTANT, value=fill + [0.0] * (4 - c))
-        out = cv2.resize(roi.reshape(side, side, c), (n, n), interpolation=cv2.INTER_AREA).reshape(n, n, c)
-        return out if image.ndim == 3 else out[:, :, 0]
     roi = img[y0:y1, x0:x1]
     k = int(np.ceil(np.sqrt(roi.shape[0] * roi.shape[1] / _MAX_INTEGRAL_PIXELS)))
     if k > 1:  # bound memory on huge faces: exact k x k block means first (still far finer than the crop)
@@ -130,28 +116,36 @@ def area_crop(image: np.ndarray, t: CropTransform, border_value: int | tuple = 0
     integral = cv2.integral(roi, sdepth=cv2.CV_32S).reshape(roi.shape[0] + 1, roi.shape[1] + 1, c)
     ix = np.minimum(cx.astype(np.int64), roi.shape[1] - 1)
     iy = np.minimum(cy.astype(np.int64), roi.shape[0] - 1)
-    fx, fy = cx - ix, cy - iy
-    # integral at the 4 pixel corners around every crop-pixel corner (whole-row takes: fast), then bilinear
-    g = integral.take(np.concatenate([iy, iy + 1]), axis=0).take(np.concatenate([ix, ix + 1]), axis=1)
-    g = g * np.concatenate([1 - fy, fy])[:, None, None]
-    g = g[: n + 1] + g[n + 1:]
-    g *= np.concatenate([1 - fx, fx])[None, :, None]
-    corners = g[:, : n + 1] + g[:, n + 1:]                              # (n+1, n+1, c)
-    sums = corners[1:, 1:] - corners[1:, :-1] - corners[:-1, 1:] + corners[:-1, :-1]
-    area_in = np.outer(np.diff(cy), np.diff(cx))[..., None] * (k * k)    # source pixels inside the image
-    area = 1.0 / (s * s)
-    values = (sums * (k * k) + border * (area - area_in)) / area
+    sums = _footprint_sums(integral, ix, iy, (cx - ix).astype(np.float32), (cy - iy).astype(np.float32))
+    values = sums * np.float32(k * k * s * s)                             # mean over the footprint's area
+    outside = 1.0 - np.outer(np.diff(cy), np.diff(cx)) * (k * k * s * s)  # share of it off the image
+    if outside.max() > 1e-9:
+        values += outside.astype(np.float32)[..., None] * border.astype(np.float32)
     out = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return out if image.ndim == 3 else out[:, :, 0]
 
 
-def _pixel_block(t: CropTransform) -> tuple[int, int, int] | None:
-    """(x0, y0, side) when the crop covers exactly a whole-pixel square block of the source, else None."""
-    side, bx, by = t.size / t.scale, -t.offset_x / t.scale, -t.offset_y / t.scale
-    whole = [round(v) for v in (bx, by, side)]
-    if all(abs(v - w) < 1e-6 for v, w in zip((bx, by, side), whole)) and whole[2] > 0:
-        return whole[0], whole[1], whole[2]
-    return None
+def _footprint_sums(integral: np.ndarray, ix: np.ndarray, iy: np.ndarray, fx: np.ndarray, fy: np.ndarray
+                    ) -> np.ndarray:
+    """Source sums over every crop pixel's footprint, (n, n, c) float32, from the (H+1, W+1, c) int32
+    integral and the footprint edges (integer part `ix`/`iy`, fraction `fx`/`fy`, n + 1 each).
+
+    Only the integral's rows iy, iy + 1 and columns ix, ix + 1 are read. One axis at a time, with
+    differences before floats: along y the integral at edge i is a_i + fy_i d_i (a = its row at
+    the edge, d = the next row minus it), so the strip between edges i and i + 1 is
+    (a_{i+1} - a_i) + fy_{i+1} d_{i+1} - fy_i d_i, whose integer terms are a few rows' sums, exact in
+    float32; then the same along x on the strips. Half the memory traffic of sampling the integral
+    bilinearly in float64, and the same crops but for one grey level at exact halves."""
+    n = len(ix) - 1
+    g = integral.take(np.concatenate([iy, iy + 1]), axis=0).take(np.concatenate([ix, ix + 1]), axis=1)
+    a = g[: n + 1]                                                    # (n+1, 2n+2, c) int32
+    d = (g[n + 1:] - a).astype(np.float32) * fy[:, None, None]
+    strips = np.diff(a, axis=0).astype(np.float32)                    # (n, 2n+2, c)
+    strips += d[1:]
+    strips -= d[:-1]
+    a = strips[:, : n + 1]                                            # the same along x
+    d = (strips[:, n + 1:] - a) * fx[None, :, None]
+    return np.diff(a, axis=1) + d[:, 1:] - d[:, :-1]
 
 
 def letterbox_transform(width: int, height: int, size: int) -> CropTransform:
@@ -161,19 +155,9 @@ def letterbox_transform(width: int, height: int, size: int) -> CropTransform:
 
 
 def box_transform(box: np.ndarray, size: int) -> CropTransform:
-    """Map a square box (x0, y0, x1, y1) in source pixels onto a `size` crop.
-
-    A box shrunk by more than 2 (`AREA_FILTER_BELOW`) is first snapped to whole source pixels
-    (corner and side move by at most half a pixel, the centre by at most one): its crop is then
-    an exact area resize of that pixel block, which `area_crop` does with one `cv2.resize`
-    (2-3x faster than fractional footprints). The transform returned is the snapped one, so
-    points still map back exactly.
-    """
+    """Map a square box (x0, y0, x1, y1) in source pixels onto a `size` crop."""
     x0, y0, x1, y1 = [float(v) for v in box]
     side = max(x1 - x0, y1 - y0, 1e-6)
-    if size / side < AREA_FILTER_BELOW:
-        cx, cy, side = (x0 + x1) / 2.0, (y0 + y1) / 2.0, float(round(side))
-        x0, y0 = float(np.floor(cx - side / 2.0 + 0.5)), float(np.floor(cy - side / 2.0 + 0.5))
     scale = size / side
     return CropTransform(scale, -x0 * scale, -y0 * scale, size)
 
