@@ -117,11 +117,15 @@ def area_crop(image: np.ndarray, t: CropTransform, border_value: int | tuple = 0
     ix = np.minimum(cx.astype(np.int64), roi.shape[1] - 1)
     iy = np.minimum(cy.astype(np.int64), roi.shape[0] - 1)
     sums = _footprint_sums(integral, ix, iy, (cx - ix).astype(np.float32), (cy - iy).astype(np.float32))
-    values = sums * np.float32(k * k * s * s)                             # mean over the footprint's area
-    outside = 1.0 - np.outer(np.diff(cy), np.diff(cx)) * (k * k * s * s)  # share of it off the image
-    if outside.max() > 1e-9:
-        values += outside.astype(np.float32)[..., None] * border.astype(np.float32)
-    out = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    inside = np.outer(np.diff(cy), np.diff(cx)) * (k * k * s * s)  # share of each footprint on the image
+    if inside.min() < 1 - 1e-9:  # the rest of a footprint counts as the border value
+        off = (1.0 - inside).astype(np.float32)
+        rest = cv2.merge([off * np.float32(b) for b in border]).reshape(n, n, c)
+        sums = cv2.scaleAdd(sums, float(k * k * s * s), rest).reshape(n, n, c)
+        out = cv2.convertScaleAbs(sums)  # rounds half to even and saturates to 0..255, like rint + clip
+    else:
+        out = cv2.convertScaleAbs(sums, alpha=float(k * k * s * s))
+    out = out.reshape(n, n, c)
     return out if image.ndim == 3 else out[:, :, 0]
 
 
@@ -130,14 +134,15 @@ def _footprint_sums(integral: np.ndarray, ix: np.ndarray, iy: np.ndarray, fx: np
     """Source sums over every crop pixel's footprint, (n, n, c) float32, from the (H+1, W+1, c) int32
     integral and the footprint edges (integer part `ix`/`iy`, fraction `fx`/`fy`, n + 1 each).
 
-    Only the integral's rows iy, iy + 1 and columns ix, ix + 1 are read. One axis at a time, with
+    Only the integral at rows iy, iy + 1 and columns ix, ix + 1 is read. One axis at a time, with
     differences before floats: along y the integral at edge i is a_i + fy_i d_i (a = its row at
     the edge, d = the next row minus it), so the strip between edges i and i + 1 is
     (a_{i+1} - a_i) + fy_{i+1} d_{i+1} - fy_i d_i, whose integer terms are a few rows' sums, exact in
     float32; then the same along x on the strips. Half the memory traffic of sampling the integral
     bilinearly in float64, and the same crops but for one grey level at exact halves."""
-    n = len(ix) - 1
-    g = integral.take(np.concatenate([iy, iy + 1]), axis=0).take(np.concatenate([ix, ix + 1]), axis=1)
+    n, c = len(ix) - 1, integral.shape[2]
+    at = np.concatenate([iy, iy + 1])[:, None] * integral.shape[1] + np.concatenate([ix, ix + 1])[None, :]
+    g = integral.reshape(-1, c).take(at, axis=0)                      # (2n+2, 2n+2, c): one gather
     a = g[: n + 1]                                                    # (n+1, 2n+2, c) int32
     d = (g[n + 1:] - a).astype(np.float32) * fy[:, None, None]
     strips = np.diff(a, axis=0).astype(np.float32)                    # (n, 2n+2, c)
