@@ -7,7 +7,8 @@ and 8 with 1 and 2 threads. Weights do not change the speed, so no training is n
 
 "ort bare" is the network alone (float NCHW input, the five PIPNet maps out) in
 onnxruntime; "ort" minus "ort bare" is what preprocessing + decoding inside the
-exported graph cost.
+exported graph cost, less what it saves by evaluating the offset heads only at
+each landmark's best cell (`decode.Decoder.at_cells`): it can be negative.
 
 Numbers are milliseconds per face: median over --repeats calls after --warmup calls,
 divided by the batch size. The machine's load average is recorded beside them, since
