@@ -195,8 +195,9 @@ def register(sub) -> None:
     p.add_argument("--norm", default=None, help="outer_eye (default, 66/79), pupil, or bbox (sqrt(w*h))")
     p.add_argument("--threshold", type=float, default=0.10, help="failure threshold for FR and AUC")
     p.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation")
-    p.add_argument("--out", default=None, help="folder for eval.json, ced.png, worst/ (default: eval_<weights name>_<split> next to "
-                   "the weights; in the current folder for the shipped starter)")
+    p.add_argument("--out", default=None,
+                   help="folder for eval.json, ced.png, worst/ (default: eval_<weights name>_<split> next to the "
+                        "weights; in the current folder for the shipped starter)")
     p.add_argument("--worst", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
