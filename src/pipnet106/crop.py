@@ -21,7 +21,8 @@ AREA_FILTER_BELOW = 0.5
 
 Between 0.5 and 1 a bilinear sample still touches every source pixel, and measured agreement
 between a large photo and its quarter-size copy was the same as with the box filter
-(benchmarks/antialias.py), while the box filter costs about 10x a warp per crop."""
+(benchmarks/antialias.py), while the box filter costs several times a warp per crop (0.6 vs 0.1 ms
+for a 366-px face at 128)."""
 _MAX_INTEGRAL_PIXELS = 4_000_000
 """Source pixels under one crop above which `area_crop` first takes exact k x k block means (memory bound)."""
 
