@@ -15,6 +15,9 @@ from ..errors import UserError
 from ..predict import Landmarker
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+# Test hook: with PIPNET106_PAUSE_AFTER=n a folder run stops for good after writing n images, once
+# <out>/predictions.jsonl.paused exists, so a test can kill it at a known point (no race with a timer).
+PAUSE_ENV = "PIPNET106_PAUSE_AFTER"
 
 
 def register(sub) -> None:
@@ -158,6 +161,7 @@ def _predict_folder(lm: Landmarker, images: list[Path], root: Path, out: Path, a
     from ..fileio import JsonlStream, atomic_write_image
 
     stream = JsonlStream(out / "predictions.jsonl", resume=args.resume)
+    pause_after = _pause_after()
     done = {r.get("image") for r in stream.done}
     rels = [p.relative_to(root) for p in images]
     todo = [(p, r) for p, r in zip(images, rels) if r.as_posix() not in done]
@@ -167,19 +171,21 @@ def _predict_folder(lm: Landmarker, images: list[Path], root: Path, out: Path, a
     clashes = {n for n in pngs if pngs.count(n) > 1}
     bar = tqdm(todo, desc="predict", unit="img")
     try:
-        for path, rel in bar:
+        for n, (path, rel) in enumerate(bar, 1):
             try:
                 rec, image, faces = _predict_image(lm, path, rel, given, args.person_view)
             except SampleError as e:
                 bar.write(f"skip {e}")
-                stream.write(error_record(path, rel, e))
-                continue
-            if not faces:
-                bar.write(f"skip {path}: no face found")
-            if args.draw:
-                atomic_write_image(out / "annotated" / _annotated_name(rel, rel.with_suffix(".png") in clashes),
-                                   draw_faces(image, faces, args.numbers))
+                rec = error_record(path, rel, e)
+            else:
+                if not faces:
+                    bar.write(f"skip {path}: no face found")
+                if args.draw:
+                    atomic_write_image(out / "annotated" / _annotated_name(rel, rel.with_suffix(".png") in clashes),
+                                       draw_faces(image, faces, args.numbers))
             stream.write(rec)
+            if n == pause_after:
+                _pause(out / "predictions.jsonl.paused")
     except BaseException:
         stream.close()  # keep the .part for --resume
         raise
@@ -194,6 +200,30 @@ def _predict_folder(lm: Landmarker, images: list[Path], root: Path, out: Path, a
     for p in problems:
         print(f"  {p}")
     return 1 if problems else 0
+
+
+def _pause_after() -> int | None:
+    """The `PAUSE_ENV` test hook's image count, None when unset."""
+    import os
+
+    value = os.environ.get(PAUSE_ENV)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{PAUSE_ENV}={value!r}: expected a number of images") from None
+
+
+def _pause(marker: Path) -> None:
+    """Write `marker` and wait until killed: the run stops at a point the test chose."""
+    import time
+
+    from ..fileio import atomic_write_text
+
+    atomic_write_text(marker, "paused\n")
+    while True:
+        time.sleep(60)
 
 
 def _read_new(path: Path, skip: int) -> list[dict]:
