@@ -32,6 +32,7 @@ from pipnet106.layout import get_layout
 from pipnet106.meanface import load_meanface, neighbors, save_meanface
 from pipnet106.prepare import prepare
 from pipnet106.synth import generate_dataset
+from pipnet106.train import PAUSE_ENV, PAUSE_MARKER
 
 SIZE = 64
 SEED = 3
@@ -173,23 +174,13 @@ def test_fixed_seed_runs_are_identical(prepared, tmp_path):
 
 def test_resume_after_sigkill_matches_uninterrupted(run_a, prepared, tmp_path):
     out = tmp_path / "b"
-    log = open(tmp_path / "b.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pipnet106", *train_args(prepared, out), "--save-every", "2"],
-                            env=sub_env(), stdout=log, stderr=subprocess.STDOUT)
+    # the run pauses right after the mid-epoch save (step 2 of 4 in epoch 1): the kill lands exactly there
+    proc = _start_paused(train_args(prepared, out) + ["--save-every", "2"], out, "0:2", tmp_path / "b.log")
     try:
-        # the first last.pt is the mid-epoch one (step 2 of 4 in epoch 1): kill as soon as it appears
-        deadline = time.time() + 300
-        while not (out / "last.pt").exists():
-            assert proc.poll() is None, (tmp_path / "b.log").read_text()[-2000:]
-            assert time.time() < deadline, "no last.pt within 300 s"
-            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        _reap(proc)
     assert proc.returncode == -signal.SIGKILL
     killed = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     assert (killed["epoch"], killed["step"]) == (0, 2), "the kill should land inside epoch 1"
@@ -413,24 +404,41 @@ def test_resume_extends_epochs_and_refuses_other_changes(run_a, prepared, tmp_pa
 
 # ---------------------------------------------------------------- interrupts lose nothing
 
-def _interrupt(prepared: Path, out: Path, sig: int, log_path: Path) -> subprocess.CompletedProcess:
-    """Start a 2-epoch training, send `sig` as soon as the loop has started, wait for the exit."""
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pipnet106", *train_args(prepared, out), "--save-every", "0"],
-                            env=sub_env(), stdout=log, stderr=subprocess.STDOUT)
+def _start_paused(argv: list[str], out: Path, at: str, log_path: Path) -> subprocess.Popen:
+    """Start `pipnet106 *argv` in a child that pauses at `at` ("EPOCH:STEP", `train.PAUSE_ENV`); return once
+    it has (its marker file exists), so a signal sent now lands at exactly that step, on any machine."""
+    env = sub_env()
+    env[PAUSE_ENV] = at
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "pipnet106", *argv], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 300
-        while "train: " not in log_path.read_text():
+        deadline = time.monotonic() + 600  # a hang guard only: the test waits for the file, not a time
+        while not (out / PAUSE_MARKER).exists():
             assert proc.poll() is None, log_path.read_text()[-2000:]
-            assert time.time() < deadline, "training did not start within 300 s"
-            time.sleep(0.02)
+            assert time.monotonic() < deadline, "the run did not reach its pause point within 600 s"
+            time.sleep(0.05)
+    except BaseException:
+        _reap(proc)
+        raise
+    assert (out / PAUSE_MARKER).read_text().strip() == at
+    return proc
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _interrupt(prepared: Path, out: Path, sig: int, log_path: Path) -> subprocess.Popen:
+    """Start a 2-epoch training, send `sig` when it is paused after step 1 of epoch 1, wait for the exit."""
+    proc = _start_paused(train_args(prepared, out) + ["--save-every", "0"], out, "0:1", log_path)
+    try:
         proc.send_signal(sig)
         proc.wait(120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        _reap(proc)
     return proc
 
 
@@ -443,7 +451,7 @@ def test_interrupt_in_first_epoch_saves_resumable_checkpoint(run_a, prepared, tm
     assert f"continue with: pipnet106 train --resume {out}" in text, text[-2000:]
     assert "Traceback" not in text
     ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-    assert ck["epoch"] == 0 and 0 <= ck["step"] < 4, "the signal should land inside epoch 1"
+    assert (ck["epoch"], ck["step"]) == (0, 1), "the signal lands where the run paused: after step 1 of epoch 1"
     assert not (out / "metrics.csv").exists()
     if sig == signal.SIGINT:  # resuming ends exactly where an uninterrupted run ends
         assert main(["train", "--resume", str(out)]) == 0

@@ -55,6 +55,10 @@ from .meanface import load_meanface, neighbors, reverse_index
 from .models import build_model, count_params
 
 STARTER = Path(__file__).parent / "assets" / "starter.pt"
+PAUSE_ENV = "PIPNET106_PAUSE_AT"
+"""Test hook (see `pause_point`): ``PIPNET106_PAUSE_AT=EPOCH:STEP`` stops a run at a known step."""
+PAUSE_MARKER = "paused"
+"""File the paused run writes in its run folder (its text: ``EPOCH:STEP``) before it blocks."""
 RESUME_MAY_CHANGE = ("epochs", "workers", "device", "tensorboard")
 """Keys a resumed run may change: the length of the run, and where/how it runs."""
 _PATH_KEYS = ("data", "out", "init", "pretrained")
@@ -149,6 +153,8 @@ class Run:
     """Loss sum of the steps done in this epoch (kept in mid-epoch saves, so a resumed epoch logs the exact mean)."""
     best: float = math.inf
     writer: Any = None
+    pause: tuple[int, int] | None = None
+    """(epoch, step) at which to block, from `PAUSE_ENV` (tests only); None in every real run."""
 
 
 # =========================================================================== the loop
@@ -221,6 +227,8 @@ def train_one_epoch(run: Run, stop: _Signals, save_every: int, quiet: bool) -> t
                 seen += x.shape[0] * run.world
                 if save_every and not run.ddp and run.step % save_every == 0 and run.step < run.steps_per_epoch:
                     save(run, "last.pt")
+            if (run.epoch, run.step) == run.pause:
+                pause_here(run)
             bar.set_postfix(loss=f"{loss:.4f}")
     finally:
         with stop.deferred():
@@ -240,6 +248,34 @@ def train_step(run: Run, x: torch.Tensor, tgt: dict[str, torch.Tensor]) -> float
     run.scaler.step(run.optimizer)
     run.scaler.update()
     return loss.item()
+
+
+def pause_point() -> tuple[int, int] | None:
+    """The (epoch, step) of ``PIPNET106_PAUSE_AT=EPOCH:STEP``, or None when unset (every real run).
+
+    A test hook, so that tests stop a run at a known point instead of racing a timer: right after
+    the step that leaves the counters at (EPOCH, STEP) -- as last.pt records them: EPOCH 0-based,
+    STEP steps done in it -- and after any save that step triggers, the run writes
+    ``<out>/paused`` (`PAUSE_MARKER`) and blocks until a signal ends it: SIGKILL, or SIGINT/SIGTERM,
+    which save last.pt as usual. The test waits for the file, then signals. Read once per run;
+    unset, it costs one tuple comparison per step.
+    """
+    value = os.environ.get(PAUSE_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        epoch, step = (int(v) for v in value.split(":"))
+    except ValueError:
+        raise UserError(f"{PAUSE_ENV}={value!r}: expected EPOCH:STEP, e.g. 0:2") from None
+    return epoch, step
+
+
+def pause_here(run: Run) -> None:
+    """Write the pause marker and block; called outside any deferred block, so SIGINT/SIGTERM still stop the run."""
+    if run.master:
+        atomic_write_text(run.out / PAUSE_MARKER, f"{run.epoch}:{run.step}\n")
+    while True:
+        time.sleep(3600)
 
 
 def validate(run: Run) -> float:
@@ -376,6 +412,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     run = Run(cfg, layout, out, crop, device, ddp, world, master, log, meanface, nb, train_ds, test_ds, sampler,
               train_dl, test_dl, model, decoder, optimizer, scheduler, scaler, amp, steps_per_epoch, init_path)
+    run.pause = pause_point()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
