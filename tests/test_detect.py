@@ -363,3 +363,32 @@ def test_verified_photo_boxes_fixture_is_consistent():
         assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all(), name
         for i, b in enumerate(boxes if len(boxes) > 1 else []):  # no face listed twice
             assert box_iou(b, np.delete(boxes, i, 0)).max() < 0.5, (name, i)
+
+
+def test_box_containment_sees_a_small_box_inside_a_big_one():
+    """IoU of a 20-px box inside a 45-px one is about 0.2; containment (intersection over the smaller
+    area) is 1, whichever box is given first; half inside is 0.5, apart is 0."""
+    from pipnet106.detect import box_containment
+
+    big, small = np.array([0.0, 0, 45, 45]), np.array([10.0, 10, 30, 30])
+    assert box_iou(small, big[None])[0] < 0.25
+    np.testing.assert_allclose(box_containment(small, big[None]), [1.0])
+    np.testing.assert_allclose(box_containment(big, np.stack([small, [35.0, 0, 55, 20], [50.0, 50, 60, 60]])),
+                               [1.0, 0.5, 0.0])
+
+
+def test_duplicate_cases_match_their_crops_and_the_verified_faces():
+    """photo_faces.json "duplicates": each crop file is the stated region, its true face is one of the
+    photo's verified faces, and its two detections both overlap that face."""
+    from pipnet106.detect import box_containment
+
+    data = json.loads((FIX / "photo_faces.json").read_text())
+    cases = data["duplicates"]["cases"]
+    assert {c["photo"] for c in cases} >= {"26.jpg", "22.jpg", "17.jpg"}
+    for c in cases:
+        x0, y0, x1, y1 = c["crop"]
+        assert read_image(FIX / c["file"]).shape[:2] == (y1 - y0, x1 - x0), c["file"]
+        assert c["face"] in data["photos"][c["photo"]]["faces"], c["file"]
+        dets = np.array(c["detections"], float)
+        assert dets.shape == (2, 5) and (box_containment(np.array(c["face"], float), dets[:, :4]) > 0.4).all()
+        assert c["file"] in (FIX / "LICENSE-photos.txt").read_text()

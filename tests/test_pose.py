@@ -85,3 +85,26 @@ def test_face_solves_its_pose_once_per_set_of_points(monkeypatch):
     assert len(calls) == 1
     face.points[:33] += 4.0  # the contour moved in place: the pose is solved again, and differs
     assert len(calls) == 1 and face.pose.yaw != first.yaw and len(calls) == 2
+
+
+def test_reliability_reasons_never_contradict_themselves():
+    """Each value is compared as printed: a size of 19.96 px is 20.0 (reliable), 19.94 is 19.9
+    (not), never "20 px < 20"; the same for confidence and yaw; points off their box are named."""
+    import re
+
+    conf = np.full(106, 0.7)
+    assert reliability(conf, None, 19.96)[0]
+    ok, why = reliability(conf, None, 19.94)
+    assert not ok and why == ["small face 19.9 px < 20"]
+    assert reliability(np.full(106, 0.4996), None, 40.0)[0]
+    assert reliability(conf, Pose(45.04, 0, 0), 40.0)[0]
+    for c, yaw, size in [(0.4949, 45.06, 19.949), (0.3, -60.0, 5.0)]:
+        ok, why = reliability(np.full(106, c), Pose(yaw, 0, 0), size)
+        assert not ok and len(why) == 3
+        for w in why:
+            nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", w)]
+            assert abs(nums[0]) != nums[1], w  # the shown value differs from the limit it fails
+    ok, why = reliability(conf, Pose(0, 0, 0), 40.0, agreement=0.30)
+    assert not ok and why == ["points off their box (overlap 0.30 < 0.45)"]
+    assert reliability(conf, Pose(0, 0, 0), 40.0, agreement=0.9)[0]
+    assert reliability(conf, Pose(0, 0, 0), 40.0, agreement=None)[0]

@@ -309,3 +309,73 @@ def test_hopeless_proposals_get_no_refinement_pass(lm):
     # the same face with given boxes (no proposals) gets the same points
     given = probe.predict(image, boxes=[face])
     np.testing.assert_allclose(given[0].points, faces[0].points, atol=1e-4)
+
+
+# ---- one face per face (issue 23, item 4): detections replayed on crops of the shared photos
+
+DUPLICATES = json.loads((FIXTURES / "photo_faces.json").read_text())["duplicates"]["cases"]
+
+
+def _replay(case: dict, only: list[int] | None = None):
+    """The default detector's boxes on `case`'s photo, shifted onto its fixture crop, with the
+    BlazeFace calibration and proposal rule (what `Landmarker.default()` sees on the whole photo)."""
+    from pipnet106.detect import Detection
+    from pipnet106.detect.blazeface import BlazeFaceDetector
+
+    x0, y0 = case["crop"][:2]
+    rows = [d for i, d in enumerate(case["detections"]) if only is None or i in only]
+
+    class Replay:
+        landmark_box = BlazeFaceDetector.landmark_box
+        confirm = (0.5, BlazeFaceDetector.CONFIRM_CONF)
+
+        def __call__(self, image):
+            return [Detection(np.array(d[:4]) - [x0, y0, x0, y0], d[4]) for d in rows]
+
+    return Replay()
+
+
+def _case_faces(lm, case, only=None):
+    probe = Landmarker(lm.backend, detector=_replay(case, only))
+    x0, y0 = case["crop"][:2]
+    return probe.predict(FIXTURES / case["file"]), np.array([x0, y0, x0, y0], float)
+
+
+@pytest.mark.parametrize("case", DUPLICATES, ids=[c["file"] for c in DUPLICATES])
+def test_a_face_detected_twice_is_returned_once(lm, case):
+    """Two detections of one face (a box around it, a part of it, a candidate whose points slid onto
+    it): one face comes back, the detection of the true face, whose points agree with its box."""
+    from pipnet106.detect import box_iou
+
+    faces, shift = _case_faces(lm, case)
+    assert len(faces) == 1, [f.box + shift for f in faces]
+    assert box_iou(np.array(case["face"], float), (faces[0].box + shift)[None])[0] > 0.7
+    assert faces[0].box_agreement > 0.75
+
+
+def test_points_that_left_their_box_are_not_reliable(lm):
+    """slid16.jpg: the candidate beside a face, alone, gets that face's points (refinement slid
+    them over): they do not agree with its box, so it is not reliable, and the reason says why."""
+    case = next(c for c in DUPLICATES if c["file"] == "slid16.jpg")
+    (face,), _ = _case_faces(lm, case, only=[0])
+    assert face.box_agreement < 0.45
+    ok, why = face.reliability()
+    assert not ok and any(w.startswith("points off their box") for w in why)
+    assert face.to_dict()["reliable"] is False
+    # the true face's own detection is reliable; given boxes are not checked against a calibration
+    (real,), _ = _case_faces(lm, case, only=[1])
+    assert real.reliable and real.box_agreement > 0.75
+    (given,) = Landmarker(lm.backend).predict(FIXTURES / case["file"], boxes=[face.box])
+    assert given.box_agreement is None
+
+
+def test_reasons_compare_what_they_print(lm):
+    """nested26.jpg: the true face is 19.9x px; the reason used to read 'small face 20 px < 20'."""
+    import re
+
+    case = next(c for c in DUPLICATES if c["file"] == "nested26.jpg")
+    (face,), _ = _case_faces(lm, case, only=[1])
+    ok, why = face.reliability()
+    (small,) = [w for w in why if w.startswith("small face")]
+    shown, limit = (float(v) for v in re.fullmatch(r"small face ([\d.]+) px < ([\d.]+)", small).groups())
+    assert not ok and shown < limit

@@ -22,7 +22,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .crop import AREA_FILTER_BELOW, CropTransform, box_transform, crop_change, crop_from_points, square_box
+from .crop import (AREA_FILTER_BELOW, CropTransform, box_transform, crop_change, crop_from_points, points_box,
+                   square_box)
 from .errors import UserError
 from .fileio import read_image, to_bgr
 from .layout import Layout
@@ -44,14 +45,22 @@ no proposal that the refined points confirm started below 0.313, and 0.28 spares
 proposals' refinement passes (a one-face 1920x2562 portrait has 21 proposals)."""
 
 
+SAME_FACE_SHARE = 0.6
+"""Two detected faces are one when this share of the smaller one's box lies inside the other's
+(`detect.box_containment`), for their detector boxes or for their points' boxes: a low-score
+candidate around a face (26.jpg), a face-like part inside a face (22.jpg: a nose and mouth), or a
+proposal whose refined points slid onto its neighbour. On the 24 shared photos such pairs share
+0.47-1.0 of their boxes and 0.72-1.0 of their points' boxes; neighbours in crowds at most 0.26."""
+
+
 @dataclass
 class Face:
     """One face: detector box and score, landmarks in source-image pixels, per-point confidence.
 
     `pose` (yaw, pitch, roll in degrees, `pose.head_pose`) and `reliable` (`pose.reliability`:
-    mean point confidence, pose and size within `pose.DEFAULT_RULE`) are computed from the points
-    when read, so they always describe the points the face carries (the pose is solved again only
-    when the points changed).
+    mean point confidence, pose, size and agreement with the detector box within
+    `pose.DEFAULT_RULE`) are computed from the points when read, so they always describe the points
+    the face carries (the pose is solved again only when the points changed).
     """
 
     box: np.ndarray       # (4,) x0, y0, x1, y1 of the detector (or given) box
@@ -60,6 +69,9 @@ class Face:
     conf: np.ndarray      # (N,) score of the chosen heatmap cell, in [0, 1]
     layout: Layout = field(repr=False)
     track_id: int = -1    # set by video.Tracker
+    expected_box: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(4,) where the landmark box should be by the detector's box (its `landmark_box` calibration,
+    `calibrated_box`); None when the box is not a detector's (boxes given by the user, video tracks)."""
     _pose: tuple = field(default=(None, None), init=False, repr=False, compare=False)
     """(points bytes, Pose) of the last `pose` read: solvePnP runs again only when the points change."""
 
@@ -87,11 +99,21 @@ class Face:
         """Face size in pixels: sqrt(w * h) of the landmark box."""
         return float(self.layout.norm_distance(self.points, "bbox"))
 
+    @property
+    def box_agreement(self) -> float | None:
+        """IoU of the points' box with `expected_box`: how well the points agree with the box the
+        detector found (1 = exactly where the calibration puts them); None without `expected_box`."""
+        if self.expected_box is None or not np.isfinite(self.points).all(axis=1).any():
+            return None
+        from .detect import box_iou
+
+        return float(box_iou(np.asarray(self.expected_box, dtype=np.float64), points_box(self.points)[None])[0])
+
     def reliability(self) -> tuple[bool, list[str]]:
         """(reliable, reasons it is not), by `pose.DEFAULT_RULE`."""
         from .pose import reliability
 
-        return reliability(self.conf, self.pose, self.size)
+        return reliability(self.conf, self.pose, self.size, agreement=self.box_agreement)
 
     @property
     def reliable(self) -> bool:
@@ -150,6 +172,39 @@ def as_bgr(image, color: str = "bgr") -> np.ndarray:
     if color == "rgb" and arr.ndim == 3 and arr.shape[2] in (3, 4):
         arr = arr[:, :, [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
     return to_bgr(np.ascontiguousarray(arr))
+
+
+def calibrated_box(box: np.ndarray, calibration: Sequence[float] | None) -> np.ndarray:
+    """Where a detector's box puts the landmark box: `calibration` (dx, dy, sw, sh), a detector's
+    `landmark_box`, moves the box's centre by (dx, dy) of its size and scales its sides by (sw, sh);
+    None leaves the box as it is (boxes given by the user are taken as landmark boxes)."""
+    box = np.asarray(box, dtype=np.float64)
+    if calibration is None:
+        return box
+    dx, dy, sw, sh = calibration
+    w, h = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2 + dx * w, (box[1] + box[3]) / 2 + dy * h
+    return np.array([cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2])
+
+
+def one_per_face(faces: list[Face]) -> list[Face]:
+    """Drop the second of two detections of one face (`SAME_FACE_SHARE`), keeping the one whose
+    points agree best with its own box (`Face.box_agreement`), then the more confident; the order of
+    the faces kept is unchanged."""
+    if len(faces) < 2:
+        return faces
+    from .detect import box_containment
+
+    rank = sorted(range(len(faces)), key=lambda i: (-(faces[i].box_agreement or 0.0), -float(np.mean(faces[i].conf))))
+    boxes = np.array([f.box for f in faces], dtype=np.float64)
+    marks = np.array([points_box(f.points) if np.isfinite(f.points).all(axis=1).any() else f.box for f in faces])
+    kept: list[int] = []
+    for i in rank:
+        if kept and max(box_containment(boxes[i], boxes[kept]).max(),
+                        box_containment(marks[i], marks[kept]).max()) >= SAME_FACE_SHARE:
+            continue
+        kept.append(i)
+    return [faces[i] for i in sorted(kept)]
 
 
 @lru_cache(maxsize=None)
@@ -259,13 +314,7 @@ class Landmarker:
         its box to where the landmark box usually is, so the first crop is already close to
         the training crop; boxes given by the user are taken as they are.
         """
-        box = np.asarray(box, dtype=np.float64)
-        if calibration is not None:
-            dx, dy, sw, sh = calibration
-            w, h = box[2] - box[0], box[3] - box[1]
-            cx, cy = (box[0] + box[2]) / 2 + dx * w, (box[1] + box[3]) / 2 + dy * h
-            box = np.array([cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2])
-        return box_transform(square_box(box, self.enlarge), self.size)
+        return box_transform(square_box(calibrated_box(box, calibration), self.enlarge), self.size)
 
     def landmarks_for_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int | None = None,
                             calibration: Sequence[float] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -363,7 +412,12 @@ class Landmarker:
             b, s, conf = b[idx], s[idx], conf[idx]
             pts, transforms = [pts[i] for i in idx], [transforms[i] for i in idx]
         pts, conf = self._refine(bgr, pts, conf, transforms)
-        keep = self.confirmed(s, conf) if boxes is None else np.ones(len(b), dtype=bool)
-        return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c, k in zip(b, s, pts, conf, keep) if k]
+        if boxes is not None:  # the user's boxes: every one is answered, as given
+            return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c in zip(b, s, pts, conf)]
+        keep = self.confirmed(s, conf)
+        # a detector that says where its box puts the landmark box lets the points be checked against it
+        return one_per_face([Face(bx, float(sc), p, c, self.layout,
+                                  expected_box=None if calibration is None else calibrated_box(bx, calibration))
+                             for bx, sc, p, c, k in zip(b, s, pts, conf, keep) if k])
 
     __call__ = predict

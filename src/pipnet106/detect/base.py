@@ -70,6 +70,17 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-12)
 
 
+def box_containment(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection of one (4,) box with each of (N, 4) boxes over the smaller box's area: 1 when
+    one lies inside the other whatever their sizes (IoU stays small for a small box in a big one)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 0.0)
+    areas = np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 0, None)
+    return ix * iy / np.maximum(np.minimum(area, areas), 1e-12)
+
+
 def nms(detections: list[Detection], iou: float = 0.3, weighted: bool = True) -> list[Detection]:
     """Suppress overlapping boxes, best score first.
 
@@ -253,6 +264,7 @@ def as_detector(spec: str | Callable | None, min_face_size: float | None = None,
 
 __all__ = [
     "Detection", "FaceDetector", "DETECTORS", "DEFAULT_DETECTOR", "register_detector", "get_detector",
-    "as_detector", "accepts_option", "run_detector", "to_detections", "nms", "box_iou", "clip_detection", "finish",
+    "as_detector", "accepts_option", "run_detector", "to_detections", "nms", "box_iou", "box_containment",
+    "clip_detection", "finish",
     "check_image",
 ]

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..crop import CropTransform, letterbox_transform
 from ..errors import UserError
-from .base import Detection, check_image, finish, nms
+from .base import Detection, box_containment, check_image, finish, nms
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
@@ -478,12 +478,8 @@ def drop_nested(dets: list[Detection], inside: float = 0.6, ratio: float = 2.5) 
     keep = []
     for i, d in enumerate(dets):
         big = side >= ratio * side[i]
-        if big.any():
-            b = boxes[big]
-            ix = np.clip(np.minimum(b[:, 2], d.box[2]) - np.maximum(b[:, 0], d.box[0]), 0, None)
-            iy = np.clip(np.minimum(b[:, 3], d.box[3]) - np.maximum(b[:, 1], d.box[1]), 0, None)
-            if (ix * iy).max() > inside * side[i] ** 2:
-                continue
+        if big.any() and box_containment(d.box, boxes[big]).max() > inside:
+            continue
         keep.append(d)
     return keep
 
