@@ -1,13 +1,17 @@
 """Command line: ``pipnet106 <command>``.
 
 Each command module exposes ``register(subparsers)`` which adds its parser and
-sets ``func``; this file only wires them together and turns `UserError` into a
-one-line message with exit code 2.
+sets ``func``; this file wires them together, turns `UserError` into a one-line
+message with exit code 2, and holds the argument checks the commands share
+(`int_at_least`, `float_in`, `device_name`, `require_device`), so a bad value is
+refused by argparse in the command's own usage, naming the flag.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 
 from . import __version__
@@ -39,6 +43,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pipnet106 {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(command_parsers=sub.choices)  # name -> parser, for `_refuse_unknown`
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():
         if name != chosen:
@@ -65,6 +70,85 @@ def _missing(cmd: str, dep: str | None):
     return run
 
 
+def _refuse_unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> None:
+    """argparse's "unrecognized arguments" error (exit 2), but in the usage of the command being run
+    and with the closest real flag of that command for each mistyped one (`--wieghts` -> `--weights`)."""
+    command = args.command_parsers.get(args.command) if args.command else None
+    target = command or parser
+    flags = [f for a in target._actions for f in a.option_strings]
+    hints = []
+    for arg in unknown:
+        if arg.startswith("--") or re.fullmatch(r"-[A-Za-z]\S*", arg):
+            close = difflib.get_close_matches(arg.split("=", 1)[0], flags, n=1, cutoff=0.6)
+            hints += [f"did you mean {close[0]}?"] if close else []
+    target.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
+# ---------------------------------------------------------------- argument checks shared by the commands
+
+def int_at_least(low: int):
+    """argparse `type`: a whole number >= `low`; argparse names the flag in its message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
+        return value
+    return parse
+
+
+def float_in(low: float, high: float | None = None, low_open: bool = False):
+    """argparse `type`: a number >= `low` (> with `low_open`) and <= `high`; NaN is refused."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        above = value > low if low_open else value >= low
+        if not (above and (high is None or value <= high)):
+            if high is None:
+                want = f"more than {low:g}" if low_open else f"{low:g} or more"
+            else:
+                want = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"must be {want}, got {text}")
+        return value
+    return parse
+
+
+DEVICES = "cpu, cuda, cuda:N or mps"
+
+
+def device_name(text: str) -> str:
+    """argparse `type` for `--device`: the spelling only (no torch import: ONNX runs need none)."""
+    if re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}; use {DEVICES}")
+
+
+def require_device(name: str) -> None:
+    """`UserError` unless PyTorch can use device `name` here (a GPU asked for on a machine without
+    one used to end in a traceback from deep inside torch). Without torch installed there is
+    nothing to check: loading a checkpoint then says torch is needed."""
+    if name == "cpu":
+        return
+    try:
+        import torch
+    except ModuleNotFoundError:
+        return
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: PyTorch finds no CUDA GPU on this machine "
+                            f"(torch {torch.__version__}); use --device cpu")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                            f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    elif name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError(f"--device mps: PyTorch finds no Apple GPU (MPS) on this machine; use --device cpu")
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"pipnet106: warning: {message}\n"
 
@@ -77,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv)
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, "missing_dependency", None):
-        parser.parse_args(argv)  # the usual "unrecognized arguments" usage error (exit 2)
+        _refuse_unknown(parser, args, unknown)
     # a command whose dependency is missing has no arguments to check: say what is missing instead
     if not getattr(args, "func", None):
         parser.print_help()

@@ -60,6 +60,47 @@ class Sample:
     ambiguous: tuple[str, ...] = ()
     no_points: str = ""
     """Why an inline-points record has no points (e.g. a prediction without faces), for the message."""
+    filtered: str = ""
+    """Why a predicted face was left out on purpose (`FaceFilter`); such a sample is counted, not used."""
+
+
+@dataclass(frozen=True)
+class FaceFilter:
+    """Which faces of `pipnet106 predict` records become samples (`prepare --min-conf / --reliable-only`).
+
+    Predictions include faces nobody would label by hand (an 18 px face at confidence 0.14);
+    training on them teaches the model its own mistakes. Label records (``"points"``) are not
+    predictions and always pass.
+    """
+
+    min_conf: float = 0.0
+    """lowest mean point confidence (the face's ``conf`` list) a face may have"""
+    reliable_only: bool = False
+    """keep only faces whose ``reliable`` field is true (written by predict: pose, size, confidence)"""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_conf <= 1:
+            raise UserError(f"min_conf must be in [0, 1] (got {self.min_conf})")
+
+    @property
+    def active(self) -> bool:
+        return self.min_conf > 0 or self.reliable_only
+
+    def reason(self, face: Any) -> str:
+        """Why `face` (a dict of a prediction record) is left out, '' when it is kept."""
+        if not isinstance(face, dict):
+            return ""  # a malformed face is reported as a bad sample, not filtered
+        if self.reliable_only and face.get("reliable") is not True:
+            return "not reliable"
+        if self.min_conf > 0:
+            conf = face.get("conf")
+            try:
+                mean = float(np.mean(np.asarray(conf, dtype=np.float64))) if conf else float("nan")
+            except (TypeError, ValueError):
+                mean = float("nan")
+            if not mean >= self.min_conf:
+                return f"mean confidence < {self.min_conf:g}" if np.isfinite(mean) else "no confidence"
+        return ""
 
 
 # --------------------------------------------------------------------------- discovery
@@ -133,8 +174,10 @@ def detect_format(src: str | Path) -> str:
 
 
 def load_source(src: str | Path, fmt: str = "auto", labels_dir: str | Path | None = None,
-                recursive: bool = True, exclude: Iterable[str | Path] = ()) -> tuple[str, list[Sample]]:
-    """Discover the samples of one source in any format -> (format, samples)."""
+                recursive: bool = True, exclude: Iterable[str | Path] = (),
+                keep: FaceFilter | None = None) -> tuple[str, list[Sample]]:
+    """Discover the samples of one source in any format -> (format, samples); `keep` marks the
+    predicted faces of a JSONL source it leaves out (`Sample.filtered`)."""
     fmt = detect_format(src) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
@@ -144,7 +187,7 @@ def load_source(src: str | Path, fmt: str = "auto", labels_dir: str | Path | Non
         raise UserError(f"--labels-dir only applies to the per-image text format, not {fmt}")
     if fmt == "lapa":
         return fmt, read_lapa(src)
-    return fmt, jsonl_samples(src)
+    return fmt, jsonl_samples(src, keep)
 
 
 def read_sample_points(sample: Sample, fmt: str, num_points: int) -> np.ndarray:
@@ -449,7 +492,7 @@ def points_from_value(value: Any, num_points: int, where: object) -> np.ndarray:
     return pts
 
 
-def jsonl_samples(path: str | Path) -> list[Sample]:
+def jsonl_samples(path: str | Path, keep: FaceFilter | None = None) -> list[Sample]:
     """Samples of a JSONL file; relative image paths are relative to the file's folder.
 
     Two record shapes are read: a label ``{"image", "points"}``, and a prediction of
@@ -457,7 +500,8 @@ def jsonl_samples(path: str | Path) -> list[Sample]:
     corrected by hand go straight back into `prepare`. Each face of a prediction becomes a sample
     (key ``<stem>`` for the first, ``<stem>_face<k>`` for the others); a prediction with no face
     is reported as a missing label. When the relative image path does not exist next to the
-    file, the prediction's absolute ``source`` path is used.
+    file, the prediction's absolute ``source`` path is used. A face `keep` leaves out is a sample
+    with `Sample.filtered` set (so it can be counted); the others keep their face number.
     """
     path = Path(path)
     out = []
@@ -477,5 +521,6 @@ def jsonl_samples(path: str | Path) -> list[Sample]:
             out.append(Sample(img, path, key, None, where, no_points="the record has no faces"))
         for k, f in enumerate(faces):
             pts = f.get("points") if isinstance(f, dict) else None
-            out.append(Sample(img, path, key if k == 0 else f"{key}_face{k}", pts, f"{where} face {k}"))
+            out.append(Sample(img, path, key if k == 0 else f"{key}_face{k}", pts, f"{where} face {k}",
+                              filtered=keep.reason(f) if keep is not None else ""))
     return out

@@ -32,11 +32,12 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
+from .cli import float_in, int_at_least
 from .crop import DEFAULT_ENLARGE, crop_from_points, letterbox_transform
 from .errors import SampleError, UserError
 from .fileio import IMAGE_EXTS, atomic_write_image, atomic_write_json, read_image
-from .formats import (FORMATS, MISSING_IMAGE, OUTSIDE, Sample, load_source, read_names, read_sample_points,
-                      write_list)
+from .formats import (FORMATS, MISSING_IMAGE, OUTSIDE, FaceFilter, Sample, load_source, read_names,
+                      read_sample_points, write_list)
 from .layout import get_layout
 from .meanface import compute_meanface, neighbors, save_meanface
 
@@ -53,6 +54,8 @@ class PrepareSummary:
     """Samples in neither given split list (only when both lists are given); not written."""
     skipped: list[dict] = field(default_factory=list)
     """One ``{"path", "reason", "detail"}`` per skipped sample."""
+    filtered: dict[str, int] = field(default_factory=dict)
+    """Predicted faces left out by `--min-conf` / `--reliable-only`: reason -> count (not skips)."""
     seconds: float = 0.0
 
     @property
@@ -62,6 +65,16 @@ class PrepareSummary:
     @property
     def num_skipped(self) -> int:
         return len(self.skipped)
+
+    @property
+    def num_filtered(self) -> int:
+        return sum(self.filtered.values())
+
+    def line(self) -> str:
+        """The whole run in one line (what `--quiet` still prints)."""
+        extra = f", {self.num_unused} not in the split lists" if self.num_unused else ""
+        return (f"prepared {self.num_prepared} samples (train {self.num_train}, test {self.num_test}{extra}), "
+                f"{self.num_skipped} skipped, {self.num_filtered} faces filtered -> {self.out}")
 
     @property
     def reasons(self) -> dict[str, int]:
@@ -244,12 +257,14 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
             test_names: str | Path | Iterable[str] | None = None,
             labels_dir: str | Path | None = None, fmt: str = "auto", layout: str = "lapa106",
             num_nb: int = 10, overwrite: bool = False, strict: bool = False, workers: int = 2,
-            recursive: bool = True, progress: bool = True, verbose: bool = True) -> PrepareSummary:
+            recursive: bool = True, progress: bool = True, verbose: bool = True, min_conf: float = 0.0,
+            reliable_only: bool = False) -> PrepareSummary:
     """Build a prepared dataset folder from labelled sources; see the module docstring.
 
     Steps: check the arguments, scan the sources, crop every sample (bad ones skipped), split,
     write. `train_names` / `test_names` (a list file, or names) fix the split instead of the seeded
-    random `test_frac` split; with only one given, the other split is the rest. Raises `UserError`
+    random `test_frac` split; with only one given, the other split is the rest. `min_conf` and
+    `reliable_only` leave out predicted faces (`formats.FaceFilter`). Raises `UserError`
     for bad arguments, an unsafe output folder, no valid samples, or (with `strict`) any skipped sample.
     """
     t0 = time.perf_counter()
@@ -257,7 +272,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     out = Path(out)
     lab_dir = Path(labels_dir) if labels_dir is not None else None
     lay = _check_args(srcs, out, lab_dir, size, crop, enlarge, test_frac, fmt, layout, num_nb, overwrite)
-    found = _scan(srcs, out, fmt, lab_dir, recursive)
+    found, filtered = _scan(srcs, out, fmt, lab_dir, recursive, FaceFilter(min_conf, reliable_only))
     given_split = _given_split([s for _, s in found], train_names, test_names, verbose)
     todo = [i for i in range(len(found)) if given_split.get(i) != "unused"]
 
@@ -265,7 +280,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
     try:
-        summary = PrepareSummary(out=out, num_unused=len(found) - len(todo))
+        summary = PrepareSummary(out=out, num_unused=len(found) - len(todo), filtered=filtered)
         good = _crop_all(found, todo, staging, lay.num_points, int(size), crop, float(enlarge), workers,
                          progress and verbose, verbose, summary)
         if strict and summary.skipped:
@@ -328,15 +343,27 @@ def _check_args(srcs: list[Path], out: Path, lab_dir: Path | None, size: int, cr
     return lay
 
 
-def _scan(srcs: list[Path], out: Path, fmt: str, lab_dir: Path | None, recursive: bool) -> list[tuple[str, Sample]]:
-    """(format, sample) for every labelled image found in the sources (nothing read yet)."""
+def _scan(srcs: list[Path], out: Path, fmt: str, lab_dir: Path | None, recursive: bool,
+          keep: FaceFilter) -> tuple[list[tuple[str, Sample]], dict[str, int]]:
+    """(format, sample) for every labelled image found in the sources (nothing read yet), and the
+    predicted faces `keep` leaves out (reason -> count)."""
     found: list[tuple[str, Sample]] = []
+    formats = set()
     for src in srcs:
-        f, samples = load_source(src, fmt, lab_dir, recursive, exclude=[out])
+        f, samples = load_source(src, fmt, lab_dir, recursive, exclude=[out], keep=keep)
+        formats.add(f)
         found.extend((f, s) for s in samples)
+    if keep.active and "jsonl" not in formats:
+        raise UserError("--min-conf / --reliable-only filter the faces of predictions (JSONL from "
+                        f"`pipnet106 predict`); {', '.join(map(str, srcs))} holds none")
     if not found:
         raise UserError(f"no images or labels found in {', '.join(map(str, srcs))}")
-    return found
+    filtered = dict(Counter(s.filtered for _, s in found if s.filtered))
+    kept = [(f, s) for f, s in found if not s.filtered]
+    if not kept:
+        raise UserError(f"every face in {', '.join(map(str, srcs))} was filtered out "
+                        f"({_counts_text(filtered)})")
+    return kept, filtered
 
 
 def _given_split(samples: list[Sample], train_names, test_names, verbose: bool) -> dict[int, str]:
@@ -445,7 +472,12 @@ def _write(out: Path, good: list[dict], train: list[dict], test: list[dict], mea
 
 
 def _reason_text(summary: PrepareSummary) -> str:
-    return ", ".join(f"{r}: {n}" for r, n in sorted(summary.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return _counts_text(summary.reasons)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    """'reason: n, ...', most frequent first."""
+    return ", ".join(f"{r}: {n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _print_summary(summary: PrepareSummary, verbose: bool, wrote: bool) -> None:
@@ -459,6 +491,8 @@ def _print_summary(summary: PrepareSummary, verbose: bool, wrote: bool) -> None:
         print(f"skipped {summary.num_skipped}: {_reason_text(summary)}")
     else:
         print("skipped 0")
+    if summary.filtered:
+        print(f"filtered {summary.num_filtered} predicted faces: {_counts_text(summary.filtered)}")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -471,10 +505,11 @@ def register(subparsers) -> None:
                     "that maps every crop back to source pixels. Sources are never modified.")
     p.add_argument("sources", nargs="+", metavar="SRC", help="folder of images + .txt labels, LaPa folder, or .jsonl")
     p.add_argument("--out", required=True, help="output folder (new, or use --overwrite)")
-    p.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    p.add_argument("--size", type=int_at_least(8), default=256, help="crop side in pixels (default 256)")
     p.add_argument("--crop", choices=CROP_MODES, default="letterbox",
                    help="letterbox: whole photo, aspect kept, padded; face: square around the landmarks x enlarge")
-    p.add_argument("--enlarge", type=float, default=DEFAULT_ENLARGE, help="face crop: box enlargement (default 1.25)")
+    p.add_argument("--enlarge", type=float_in(0.0, low_open=True), default=DEFAULT_ENLARGE,
+                   help="face crop: box enlargement (default 1.25)")
     p.add_argument("--test-frac", type=float, default=0.1, help="random test fraction (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")
     p.add_argument("--train-list", help="file of train sample names (first field per line) instead of a random split")
@@ -482,12 +517,19 @@ def register(subparsers) -> None:
     p.add_argument("--labels-dir", help="labels in this folder (same relative stems) instead of next to the images")
     p.add_argument("--format", dest="fmt", choices=("auto",) + FORMATS, default="auto", help="source format")
     p.add_argument("--layout", default="lapa106", help="point layout (default lapa106)")
-    p.add_argument("--num-nb", type=int, default=10, help="neighbours per landmark (checked against the layout)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--num-nb", type=int_at_least(0), default=10,
+                   help="neighbours per landmark (checked against the layout)")
+    p.add_argument("--workers", type=int_at_least(0), default=2,
+                   help="worker processes (default 2; 0 or 1: all in this process)")
+    p.add_argument("--min-conf", type=float_in(0.0, 1.0), default=0.0, metavar="X",
+                   help="predictions (JSONL of predict): leave out faces whose mean point confidence is below X")
+    p.add_argument("--reliable-only", action="store_true",
+                   help="predictions (JSONL of predict): keep only faces marked reliable (pose, size, confidence)")
     p.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not scan subfolders")
     p.add_argument("--overwrite", action="store_true", help="replace a prepared dataset in a non-empty --out")
     p.add_argument("--strict", action="store_true", help="any skipped sample is an error; nothing is written")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-sample lines")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or per-sample lines; only a one-line summary of the counts")
     p.set_defaults(func=run)
 
 
@@ -496,5 +538,8 @@ def run(args: argparse.Namespace) -> int:
     summary = prepare(args.sources, args.out, size=args.size, crop=args.crop, enlarge=args.enlarge, test_frac=args.test_frac,
             seed=args.seed, train_names=args.train_list, test_names=args.test_list, labels_dir=args.labels_dir,
             fmt=args.fmt, layout=args.layout, num_nb=args.num_nb, overwrite=args.overwrite, strict=args.strict,
-            workers=args.workers, recursive=args.recursive, progress=not args.quiet, verbose=not args.quiet)
+            workers=args.workers, recursive=args.recursive, progress=not args.quiet, verbose=not args.quiet,
+            min_conf=args.min_conf, reliable_only=args.reliable_only)
+    if args.quiet:
+        print(summary.line())
     return 1 if summary.skipped else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cli import device_name, float_in, int_at_least, require_device
 from ..draw import draw_faces
 from ..errors import UserError
 from ..predict import Landmarker
@@ -34,11 +35,11 @@ def register(sub) -> None:
     p.add_argument("--boxes", default=None,
                    help="JSON file of face boxes per image instead of a detector (for a video: the boxes of its "
                         "first frame, which start the tracks)")
-    p.add_argument("--refine", type=int, default=1,
+    p.add_argument("--refine", type=int_at_least(0), default=1,
                    help="extra passes re-cropped from the previous landmarks (default 1; 2-3 for poor boxes)")
     p.add_argument("--no-refine", action="store_true", help="one pass only (same as --refine 0)")
-    p.add_argument("--max-faces", type=int, default=0, help="keep at most N largest faces (0 = all)")
-    p.add_argument("--min-face-size", type=float, default=0.0,
+    p.add_argument("--max-faces", type=int_at_least(0), default=0, help="keep at most N largest faces (0 = all)")
+    p.add_argument("--min-face-size", type=float_in(0.0), default=0.0,
                    help="smallest face to look for and keep, in pixels (default: the detector's own, 24 for "
                         "blazeface); smaller finds more faces in crowds and costs more time (see README)")
     p.add_argument("--person-view", action="store_true",
@@ -46,8 +47,9 @@ def register(sub) -> None:
                         "(name -> point indices) with 'view': 'person' to each JSON record")
     p.add_argument("--layout", default="lapa106",
                    help="point layout the weights must have (default lapa106; 'any' accepts the file's own)")
-    p.add_argument("--device", default="cpu", help="for .pt weights: cpu, cuda, mps")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    p.add_argument("--device", type=device_name, default="cpu", help="for .pt weights: cpu, cuda, cuda:N, mps")
+    p.add_argument("--threads", type=int_at_least(0), default=None,
+                   help="onnxruntime intra-op threads (0 or unset: onnxruntime's default)")
     p.add_argument("--smooth", action="store_true", help="video: One-Euro smoothing of the points")
     p.add_argument("--resume", action="store_true",
                    help="folder: continue a killed run in --out, skipping images already in predictions.jsonl")
@@ -69,13 +71,13 @@ def first_frame_boxes(given, video: Path, boxes_path) -> list[list[float]] | Non
 
 
 def _make_landmarker(args) -> Landmarker:
-    if args.refine < 0:
-        raise UserError(f"--refine {args.refine}: the number of extra passes must be 0 or more")
     kw = dict(refine=0 if args.no_refine else args.refine, max_faces=args.max_faces, min_face_size=args.min_face_size,
               detector=None if args.boxes else args.detector)
     layout = None if args.layout == "any" else args.layout
     if args.weights is None:
         return Landmarker.default(layout=layout, **kw)  # the starter is checked like any other weights
+    if Path(args.weights).suffix.lower() != ".onnx":  # a checkpoint: PyTorch runs it on --device
+        require_device(args.device)
     return Landmarker.from_path(args.weights, device=args.device, threads=args.threads, layout=layout, **kw)
 
 
@@ -135,14 +137,15 @@ def _predict_one(lm: Landmarker, path: Path, out: Path, args, given) -> int:
     except SampleError as e:
         print(f"pipnet106: error: {e}", file=sys.stderr)
         return 1
-    atomic_write_json(out / f"{path.stem}.json", rec)
+    atomic_write_json(out / f"{path.stem}.json", rec)  # also without faces, as a folder run records it
     if args.draw:
         atomic_write_image(out / "annotated" / _annotated_name(Path(path.name), False),
                            draw_faces(image, faces, args.numbers))
-    print(f"predict: {len(faces)} face(s) -> {out / f'{path.stem}.json'}")
-    if not faces:
-        print(f"pipnet106: error: {path}: no face found", file=sys.stderr)
+    dest = out / f"{path.stem}.json"
+    if not faces:  # one line, like an unreadable image, and exit code 1; the record says so too
+        print(f"pipnet106: error: {path}: no face found ({dest} records none)", file=sys.stderr)
         return 1
+    print(f"predict: {len(faces)} face{'s' if len(faces) > 1 else ''} -> {dest}")
     return 0
 
 
