@@ -74,8 +74,9 @@ def _face_crops(n: int, seed: int = 0, gray: bool = False) -> np.ndarray:
 def _decided(ck: Path, crops: np.ndarray, margin: float = 2 * export_mod.PARITY_TOL) -> np.ndarray:
     """(B, N) True where a point cannot depend on float rounding: its landmark's best cell, and those
     of every landmark voting for it, beat the runner-up by `margin` in PyTorch's maps (runtimes
-    differ by ~1e-6 there; the export accepts up to PARITY_TOL, so twice that cannot flip). Elsewhere two runtimes may pick different, equally
-    good cells, which is for `check_parity` to judge, not for a point comparison."""
+    differ by ~1e-6 there; the export accepts up to PARITY_TOL, so twice that cannot flip).
+    Elsewhere two runtimes may pick different, equally good cells, which is for `check_parity`
+    to judge, not for a point comparison."""
     module = InferenceModule.from_checkpoint(ck)
     with torch.inference_mode():
         score = module.model(module.preprocess(torch.from_numpy(crops)))[0]
@@ -323,7 +324,8 @@ def test_onnx_backend_runs_without_torch(models, tmp_path):
     np.save(tmp_path / "decided.npy", _decided(ck, crops))
     env_path = str(ROOT / "src")
     r = subprocess.run([sys.executable, "-c", _NO_TORCH, str(path), str(tmp_path / "crops.npy"),
-                        str(tmp_path / "expected.npy"), str(tmp_path / "decided.npy")], capture_output=True, text=True, timeout=120,
+                        str(tmp_path / "expected.npy"), str(tmp_path / "decided.npy")],
+                       capture_output=True, text=True, timeout=300,  # a safety net against a hang only
                        env={**__import__("os").environ, "PYTHONPATH": env_path})
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.startswith("OK lapa106 (2, 106, 2)")

@@ -14,6 +14,7 @@ from pipnet106.decode import Decoder
 from pipnet106.errors import UserError
 from pipnet106.meanface import neighbors
 from pipnet106.models import BACKBONES, PIPNet, build_backbone, build_model, count_flops, count_params
+from pipnet106.models.pipnet import lifelike_init_
 
 NP = 106
 
@@ -212,8 +213,7 @@ def test_onnx_export_matches_torch(tmp_path):
     from pipnet106.export import TORCHSCRIPT_EXPORTER
     torch.manual_seed(0)
     m = _model(width=320, input_size=128, num_nb=10)
-    for head in m.heads():  # larger head weights so argmax choices are well separated
-        nn.init.normal_(head.weight, std=0.05)
+    lifelike_init_(m, 128)  # maps at a trained network's scale (random init leaves them ~1e-9)
     mf = np.random.default_rng(0).uniform(0.1, 0.9, size=(NP, 2))
     full = _Full(m, Decoder.from_neighbors(neighbors(mf, 10))).eval()
     x = torch.rand(2, 3, 128, 128)
@@ -229,8 +229,17 @@ def test_onnx_export_matches_torch(tmp_path):
     pts, conf = sess.run(None, {"image": x.numpy()})
     with torch.no_grad():
         tp, tc = full(x)
+        score = m(x)[0].flatten(2)
     assert pts.shape == (2, NP, 2) and conf.shape == (2, NP)
-    np.testing.assert_allclose(pts, tp.numpy(), atol=1e-5, rtol=0)
+    # which of two nearly equal cells wins depends on float rounding, which differs between runtimes
+    # and CPUs: compare the points whose best cells (their own and their voters') lead by a margin
+    # far above the runtimes' ~1e-6 disagreement, and the confidences (the best score) everywhere
+    top2 = torch.topk(score, 2, dim=2).values.numpy()
+    tied = top2[..., 0] - top2[..., 1] <= 2e-4
+    dec = full.dec
+    decided = ~(tied | (tied[:, dec.idx.numpy()] & (dec.mask.numpy() > 0)).any(axis=2))
+    assert decided.mean() > 0.8 and score.std() > 0.01  # the comparison has teeth
+    np.testing.assert_allclose(pts[decided], tp.numpy()[decided], atol=1e-5, rtol=0)
     np.testing.assert_allclose(conf, tc.numpy(), atol=1e-5, rtol=0)
 
 
