@@ -2,9 +2,16 @@
 
 Each effect computes a full-strength result over its region's box and blends it
 into the image by `amount x mask` in BGR, so where the mask is 0 the pixel is
-left exactly as it was. Colours are changed in CIE Lab: lipstick and blush move
-the chroma (a, b) to the target colour and shift the lightness only by its mean
-difference, so the lips keep their texture, creases and highlights. Skin
+left exactly as it was; the masks are 0 outside the face's own region
+(`masks.own_region`). Colours are changed in CIE Lab. Lipstick moves the chroma
+(a, b) to the target colour and shifts the lightness only by part of its mean
+difference, so the lips keep their texture, creases and highlights. Blush is the blush
+colour *at the skin's own lightness*: its hue, with a chroma scaled by the
+square root of the skin's lightness (sampled on the cheeks) over the colour's,
+added as a shift of (a, b) with a slight deepening, each pixel keeping its own
+lightness texture. A fixed tint (the earlier
+per-channel gain) pushed every skin to the same salmon hue and raised a dark
+skin's chroma by ~60%, which reads as painted round patches. Skin
 smoothing is a guided filter (He et al., "Guided Image Filtering"; the fast
 variant computes its coefficients at reduced resolution), edge-preserving by
 construction: flat skin texture is averaged, real edges (nostrils, jaw line,
@@ -20,6 +27,14 @@ from .masks import region_mask, region_mask_small
 
 LIP_LIGHTNESS = 0.5     # fraction of the mean lightness difference to the lipstick that is applied
 BLUSH_STRENGTH = 0.45   # blush opacity at amount 1, at the cheek's centre
+# the blush's chroma is scaled by (skin L* / blush L*) ** BLUSH_K_POWER, within BLUSH_K: 1 keeps the
+# blush's saturation (chroma / lightness), which leaves a deep skin (L* 20-30) with a barely visible
+# shift; 0 keeps its chroma, the bright patch; 1/2 gives a deep skin a muted berry, a pale one a pink
+BLUSH_K_POWER = 0.5
+BLUSH_K = (0.3, 1.25)
+# L* the blush takes off per unit of chroma shift at full strength: a flush deepens the skin; at
+# constant lightness a cooler hue reads as a paler, chalky disc on brown skin
+BLUSH_DEEPEN = 0.3
 SMOOTH_RES = 96.0       # guided-filter pixels per face scale
 SMOOTH_RADIUS = 4       # box radius at that resolution (about 0.04 face scales)
 SMOOTH_EPS = 0.0025     # guided-filter variance threshold (intensities in [0, 1]): texture below ~0.05 is smoothed
@@ -58,7 +73,7 @@ def _recolor(bgr_u8: np.ndarray, rgb: tuple[int, int, int], weight: np.ndarray, 
 
 
 def lipstick(out: np.ndarray, face, frame: FaceFrame, rgb: tuple[int, int, int], amount: float) -> None:
-    """Recolour the lips (outer minus inner mouth) in place."""
+    """Recolour the lips (outer minus inner mouth, inside the face's own region) in place."""
     box, m = region_mask(face, "lips", out.shape, frame=frame)
     if not m.size or amount <= 0:
         return
@@ -92,8 +107,8 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
 
     Both are computed at ~SMOOTH_RES px per face scale: the guided filter's coefficients
     (smoothed = a * I + b, blended by amount x skin mask: A = 1 + alpha (a - 1), B = alpha b) and
-    the blush, a per-channel gain toward the blush colour inside soft ellipses on the cheeks
-    (multiplicative, so the skin's texture shows through). Only A and B are resized to full
+    the blush, an offset added to B inside soft ellipses on the cheeks (`blush_shift`: a chroma
+    shift in Lab, so the skin's texture shows through). Only A and B are resized to full
     resolution; where the mask is 0, A = 1 and B = 0 and the pixel comes back unchanged.
     """
     if smooth <= 0 and blush <= 0:
@@ -125,13 +140,34 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
             vb = (dx * frame.v[0] + dy * frame.v[1]) / rb
             s2 = ua * ua + vb * vb
             alpha = np.maximum(alpha, np.where(s2 < 1, (1 - np.minimum(s2, 1)) ** 2, 0).astype(np.float32))
-        alpha *= m * (BLUSH_STRENGTH * float(blush))
-        bgr = np.array(blush_rgb[::-1], np.float32)
-        gain = bgr / bgr.mean()          # the colour's hue at unit brightness: a tint, not a paint
-        G = 1.0 + alpha[..., None] * (gain - 1.0)
-        A *= G
-        B *= G
+        alpha *= m
+        B += (alpha * (BLUSH_STRENGTH * float(blush)))[..., None] * blush_shift(small, alpha, blush_rgb)
     _apply_gain(out, box, A, B)
+
+
+def blush_shift(small: np.ndarray, weight: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """Full-strength blush as a BGR offset (0..255 units) per pixel of `small` (BGR float in [0, 1]).
+
+    The skin's tone is the median Lab over the cheeks (`weight` > half its maximum). The target
+    chroma is the blush colour's (a, b) scaled by sqrt(skin L / blush L) (`BLUSH_K_POWER`): the
+    blush's hue at a chroma that follows the skin's own lightness, so a pale skin gets a clear pink
+    and a dark skin a deeper, muted rose instead of a bright salmon disc. Every pixel's (a, b) moves
+    by the skin's distance to that target, and its lightness drops by `BLUSH_DEEPEN` x that
+    distance, so texture and shading stay.
+    """
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
+    core = weight > 0.5 * float(weight.max())
+    if not core.any():
+        return np.zeros_like(small)
+    skin = np.median(lab[core], axis=0)
+    t = _lab_of(rgb)
+    k = float(np.clip((skin[0] / max(float(t[0]), 1.0)) ** BLUSH_K_POWER, *BLUSH_K))
+    moved = lab.copy()
+    shift = t[1:] * k - skin[1:]
+    moved[..., 1:] += shift
+    moved[..., 0] -= BLUSH_DEEPEN * float(np.hypot(*shift))
+    bgr = np.clip(cv2.cvtColor(moved, cv2.COLOR_Lab2BGR), 0.0, 1.0)
+    return (bgr - small) * 255.0
 
 
 def _apply_gain(out: np.ndarray, box: tuple[int, int, int, int], A: np.ndarray, B: np.ndarray) -> None:
@@ -157,4 +193,5 @@ def _apply_gain(out: np.ndarray, box: tuple[int, int, int, int], A: np.ndarray, 
             b = cv2.warpAffine(B, M, (w, yb - ya), flags=flags, borderMode=cv2.BORDER_REPLICATE)
         res = cv2.multiply(band, a, dtype=cv2.CV_32F)
         cv2.add(res, b, dst=res)
+        cv2.max(res, 0.0, dst=res)             # B < 0 (blush lowers a channel): convertScaleAbs takes |x|
         band[...] = cv2.convertScaleAbs(res)   # rounds and saturates to uint8

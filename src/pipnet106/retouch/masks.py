@@ -6,6 +6,13 @@ the face scale (so a mask looks the same on a small and a large face), and
 resized to full resolution only over the region's own box. `face_mask` gives a
 whole-image array; `region_mask` gives the box and the mask inside it, which is
 what the makeup effects use.
+
+The masks the colour effects use stay inside the face's own region (`own_region`,
+the convex hull of its outline): the skin mask is feathered inward from the
+outline (0 on it), the lips mask is clipped to the hull (0 outside, rising to 1
+over `OWN_RAMP` face scales inside). Lip points that the model put outside its
+own face (a turned head, a mouth drawn onto a neighbour's cheek) then colour
+nothing outside that face, and neither does the skin smoothing or the blush.
 """
 from __future__ import annotations
 
@@ -18,13 +25,19 @@ from .frame import (CONTOUR, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGH
 
 MASK_RES = 160.0   # mask pixels per face scale
 REGIONS = ("lips", "mouth", "eyes", "brows", "face", "skin")
-# Gaussian sigma of the feather, in units of the face scale.
-FEATHER = {"lips": 0.012, "mouth": 0.012, "eyes": 0.015, "brows": 0.02, "face": 0.04, "skin": 0.04}
+# Gaussian sigma of the feather, in units of the face scale: centred on the polygon's edge (0.5 there),
+# except skin's, which lies inside the outline (0 on the edge, 0.95 at 2 sigma inside).
+FEATHER = {"lips": 0.012, "mouth": 0.012, "eyes": 0.015, "brows": 0.02, "face": 0.04, "skin": 0.025}
 FOREHEAD = 0.4     # how far above the brows the face/skin masks reach (face scales)
 # holes cut out of the skin mask, grown outward by these fractions of the face scale (lashes, lip line)
 EYE_GROW = 0.07
 BROW_GROW = 0.04
 MOUTH_GROW = 0.04
+# `_inside` fills its polygon at this many samples per pixel and averages them: OpenCV's polygon fill
+# (anti-aliased or not) covers pixels up to about half a pixel outside the edge, which a ramp as
+# steep as the inward ones would turn into a size-dependent shift of the mask
+INSIDE_SUPERSAMPLE = 4
+OWN_RAMP = 0.03    # face scales inside the face's own region over which the lips mask rises from 0 to 1
 
 
 def _grow(poly: np.ndarray, by: float) -> np.ndarray:
@@ -40,6 +53,36 @@ def face_outline(points: np.ndarray, frame: FaceFrame) -> np.ndarray:
     up = -frame.v * FOREHEAD * frame.scale
     top = np.concatenate([points[[32]], points[[46, 45, 44, 43, 42]], points[[37, 36, 35, 34, 33]], points[[0]]]) + up
     return np.concatenate([points[CONTOUR], top])
+
+
+def own_region(points: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """The face's own region: the convex hull of its outline (contour closed over the forehead).
+
+    The convex hull rather than the outline itself, so a contour that folds in on a turned head
+    does not cut into the face; what lies outside it is not this face.
+    """
+    return cv2.convexHull(face_outline(points, frame).astype(np.float32))[:, 0].astype(np.float64)
+
+
+def _inside(poly: np.ndarray, size: tuple[int, int], origin: np.ndarray, r: np.ndarray, ramp: float) -> np.ndarray:
+    """(h, w) float32: 0 outside the convex `poly`, 1 from about `ramp` canvas pixels inside.
+
+    2 x (the filled polygon blurred by sigma = ramp / 2) - 1, clipped at 0: the blur is 1/2 on an
+    edge and below it everywhere outside a convex polygon, so the result is 0 there (within the
+    anti-aliasing of the edge pixels) and rises to 0.95 at `ramp` inside, the same shape at any
+    face size. The canvas is padded by the blur's reach, so an edge just outside the box still
+    pulls the values inside it down.
+    """
+    h, w = size
+    sigma = ramp / 2.0
+    pad = int(np.ceil(3.0 * sigma)) + 1
+    k = INSIDE_SUPERSAMPLE
+    fine = np.zeros(((h + 2 * pad) * k, (w + 2 * pad) * k), np.uint8)
+    pts = np.round(((poly - origin) * r + pad + 0.5) * k * 16 - 8).astype(np.int32)
+    cv2.fillPoly(fine, [pts], 255, lineType=cv2.LINE_8, shift=4)
+    cover = cv2.resize(fine, (w + 2 * pad, h + 2 * pad), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    b = _soft(cover, sigma)[pad:pad + h, pad:pad + w]
+    return np.clip(2.0 * b - 1.0, 0.0, 1.0)
 
 
 def _polygons(points: np.ndarray, frame: FaceFrame, region: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -106,16 +149,20 @@ def region_mask_small(face, region: str, shape: tuple[int, ...], res: float = MA
     rx = float(rxy[0])
     # points are continuous pixel coordinates; OpenCV draws integer coordinates at pixel centres
     origin = np.array([x0, y0], np.float64) + 0.5 / rxy
-    canvas = np.zeros((hl, wl), np.float32)
-    _fill(on, 1.0, canvas, origin, rxy)
     if region == "skin":
-        # the face edge is feathered wide, the holes (eyes, brows, mouth) narrow and grown so they stay 0
-        holes = np.zeros_like(canvas)
+        # 0 on and outside the face's outline, rising inward (sigma = feather); the holes (eyes,
+        # brows, mouth) feathered narrow and grown so they stay 0
+        holes = np.zeros((hl, wl), np.float32)
         _fill(off, 1.0, holes, origin, rxy)
-        canvas = _soft(canvas, feather * s * rx) * (1.0 - _soft(holes, FEATHER["eyes"] * s * rx))
+        canvas = _inside(on[0], (hl, wl), origin, rxy, 2 * feather * s * rx)
+        canvas *= 1.0 - _soft(holes, FEATHER["eyes"] * s * rx)
     else:
+        canvas = np.zeros((hl, wl), np.float32)
+        _fill(on, 1.0, canvas, origin, rxy)
         _fill(off, 0.0, canvas, origin, rxy)
         canvas = _soft(canvas, feather * s * rx)
+    if region == "lips":
+        canvas *= _inside(own_region(pts, frame), canvas.shape, origin, rxy, OWN_RAMP * s * rx)
     return (x0, y0, x1, y1), np.clip(canvas, 0.0, 1.0)
 
 
@@ -137,6 +184,7 @@ def face_mask(face, region: str, shape: tuple[int, ...], feather: float | None =
 
     Regions: lips (outer minus inner mouth, so teeth stay out), mouth (outer, teeth included),
     eyes, brows, face (contour extended over the forehead), skin (face minus eyes, brows, mouth).
+    lips and skin are 0 outside the face's own region (`own_region`).
     """
     out = np.zeros(shape[:2], np.float32)
     (x0, y0, x1, y1), m = region_mask(face, region, shape, feather)

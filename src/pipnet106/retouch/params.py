@@ -154,6 +154,18 @@ PRESETS: dict[str, Adjustments] = {
 }
 
 
+# What each preset is for (`retouch --list`, the README's preset table; how far each moves a face is
+# measured by `warp.template_shift`).
+PRESET_USES: dict[str, str] = {
+    "natural": "the lightest touch on every feature: seen side by side, not at a glance",
+    "strong": "every feature and the skin at once: an obvious beauty-filter look",
+    "slim": "face shape only (cheeks, V-shaped jaw, chin): the largest contour move",
+    "big_eyes": "eyes only: larger, a little further apart, brows up",
+    "makeup": "no shape change: smoothed skin, rose lipstick, blush",
+    "glam": "moderate shape with full makeup (red lipstick)",
+}
+
+
 def get_preset(name: str) -> Adjustments:
     try:
         return PRESETS[name]

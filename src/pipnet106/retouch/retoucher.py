@@ -31,13 +31,14 @@ class FaceReport:
     warp_roi: list[int] | None = None
     warp_factor: float = 1.0         # < 1 when the fold-over guard shrank the field
     max_shift_px: float = 0.0
+    edited: bool = False             # whether any pixel of this face was changed (warp or makeup)
 
     def to_dict(self) -> dict:
         return {"index": self.index, "box": [round(v, 1) for v in self.box], "scale": round(self.scale, 1),
                 "reliability": round(self.reliability, 3), "weight": round(self.weight, 3),
                 "applied": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.applied.items()},
                 "warp_roi": self.warp_roi, "warp_factor": round(self.warp_factor, 3),
-                "max_shift_px": round(self.max_shift_px, 2)}
+                "max_shift_px": round(self.max_shift_px, 2), "edited": self.edited}
 
 
 def select_faces(faces: Sequence, which: str | Sequence[int] | None) -> list[int]:
@@ -87,8 +88,10 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise UserError(f"retouch needs a BGR uint8 image (H, W, 3); got {image.dtype} {image.shape}")
-    chosen = select_faces(faces, select)
     out = image.copy()
+    if adjustments.is_identity and not len(faces):
+        return out, []      # nothing to do, and no faces were looked for: no index to check
+    chosen = select_faces(faces, select)
     if adjustments.is_identity or not chosen:
         return out, []
     plans: list[tuple[int, object, np.ndarray, FaceFrame, Adjustments, FaceReport]] = []
@@ -109,6 +112,7 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
         makeup.skin_effects(out, pts, frame, adj.smooth_skin, adj.blush, adj.blush_color)
         if adj.lipstick is not None and adj.lipstick_amount > 0:
             makeup.lipstick(out, pts, frame, adj.lipstick, adj.lipstick_amount)
+        rep.edited = adj.has_makeup
     # one fused field and one remap per face, each from the previous result; while nothing has
     # changed a face's region yet, it is read straight from the input (no copy of the region)
     touched: list[tuple[int, int, int, int]] = []
@@ -126,6 +130,7 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
         rep.warp_roi = [int(v) for v in fld.roi]
         rep.warp_factor = fld.factor
         rep.max_shift_px = fld.max_displacement()
+        rep.edited = True
     return out, [p[-1] for p in plans]
 
 

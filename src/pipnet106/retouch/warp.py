@@ -385,3 +385,18 @@ def apply_field(image: np.ndarray, field: FaceField, out: np.ndarray | None = No
         m1, m2 = cv2.convertMaps(full[ya - top:yb - top, bx0 - left:bx1 - left], None, cv2.CV_16SC2)
         cv2.remap(src, m1, m2, cv2.INTER_LINEAR, dst=out[ya:yb, bx0:bx1], borderMode=cv2.BORDER_REFLECT_101)
     return out
+
+
+def template_shift(adj: Adjustments, face_width: float = 180.0) -> float:
+    """Largest displacement (pixels) `adj` makes on a frontal face `face_width` px wide (jaw to jaw).
+
+    The face is the synthetic template (`synth.template`), so the number depends on nothing but
+    the adjustment: it is how `retouch --list` and the README say how strong each preset is.
+    """
+    from ..synth import template
+
+    t = template()
+    pts = (t - t.min(0)) * (face_width / float(np.hypot(*(t[32] - t[0])))) + face_width
+    size = int(np.ceil(pts.max())) + int(face_width)
+    fld = face_field(pts, adj, (size, size, 3))
+    return 0.0 if fld is None else fld.max_displacement()
