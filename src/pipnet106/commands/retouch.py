@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 from ..errors import SampleError, UserError
-from ..retouch.params import DEFAULT_LIPSTICK_AMOUNT, PARAMS, PRESETS, SHAPE_PARAMS, parse_color
+from ..retouch.params import DEFAULT_LIPSTICK_AMOUNT, PARAMS, PRESET_USES, PRESETS, SHAPE_PARAMS, parse_color
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-IMAGE_OUT_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def _flag(name: str) -> str:
@@ -30,7 +29,8 @@ def register(sub) -> None:
                     "passed off as unedited where that misleads.")
     p.add_argument("input", nargs="?", help="image file, folder (searched recursively) or video file")
     p.add_argument("--out", default="retouched",
-                   help="output folder (default ./retouched); for one image also a file name ending in .png/.jpg")
+                   help="output folder (default ./retouched); for one image also a file name with an image "
+                        "extension (.jpg, .png, .tiff, ...)")
     p.add_argument("--list", action="store_true", help="print the adjustments, their signs and the presets, then exit")
     p.add_argument("--preset", default=None, help=f"named bundle: {', '.join(PRESETS)}")
     p.add_argument("--strength", default=None, help="scale the preset and the values (default 1; 0..2)")
@@ -121,9 +121,20 @@ def print_table() -> None:
     flags = {"lipstick_amount": "--lipstick C[:A]", "blush": "--blush A[:C]"}
     for name, (kind, doc) in PARAMS.items():
         print(f"{flags.get(name, _flag(name)):<17} {'[-1, 1]' if kind == 'shape' else '[0, 1] '}  {doc}")
-    print("\npresets:")
+    from ..retouch.warp import template_shift
+
+    print("\npresets (largest move at strength 1 on a face 180 px wide; --strength scales it):")
     for name, adj in PRESETS.items():
-        print(f"  {name:<9} " + ", ".join(f"{k}={v}" for k, v in adj.to_dict().items()))
+        print(f"  {name:<9} {template_shift(adj):4.1f} px  {PRESET_USES[name]}\n{'':<19}"
+              + ", ".join(f"{k}={v}" for k, v in adj.to_dict().items()))
+
+
+def names_image_file(out: Path) -> bool:
+    """Whether `--out` names an image file: an extension OpenCV can write (.jpg, .png, .tiff, ...)
+    and not an existing folder."""
+    import cv2
+
+    return bool(out.suffix) and not out.is_dir() and bool(cv2.haveImageWriter(str(out)))
 
 
 def _side_by_side(before, after):
@@ -164,7 +175,9 @@ def run(args) -> int:
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         return _run_video(args, lm, adj, src, out, select, ramp, first_frame_boxes(given, src, args.boxes))
 
-    single_file = src.is_file() and out.suffix.lower() in IMAGE_OUT_EXTS
+    single_file = src.is_file() and names_image_file(out)
+    if not src.is_file() and names_image_file(out):
+        raise UserError(f"--out: {out} names an image file, but {src} is a folder; give an output folder")
     if src.is_file():
         images, root = [src], src.parent
     else:
@@ -197,7 +210,9 @@ def run(args) -> int:
             bar.write(f"skip {path}: {e}")
             continue
         if not faces and not adj.is_identity:
-            bar.write(f"{path}: no face found (written unchanged)")
+            problems.append(f"{path}: no face found")
+            bar.write(f"skip {path}: no face found")
+            continue
         atomic_write_image(target, result)
         if args.compare:
             atomic_write_image(target.with_name(target.stem + "_compare.jpg"), _side_by_side(image, result))
@@ -212,8 +227,14 @@ def run(args) -> int:
                 old = jl.read_text() if jl.exists() else ""
                 atomic_write_text(jl, old + json.dumps(rec) + "\n")
         done += 1
-    n_faces = sum(len(r["faces"]) for r in records)
-    print(f"retouch: {done}/{len(images)} images, {n_faces} faces edited -> {out}"
+    if adj.is_identity:
+        what = "no adjustment given: copied unchanged, faces not searched"
+    else:
+        edited = sum(sum(f["edited"] for f in r["faces"]) for r in records)
+        found = sum(r["faces_found"] for r in records)
+        what = f"{edited} of {found} faces edited" + (
+            " (the others not selected, or faded out: low point confidence, turned away)" if edited < found else "")
+    print(f"retouch: {done}/{len(images)} images, {what} -> {out}"
           + (f"; {kept} already done (kept; --overwrite to redo)" if kept else "")
           + (f"; {len(problems)} problem(s):" if problems else ""))
     for p in problems:
