@@ -256,3 +256,17 @@ def test_presets_documented_with_their_measured_strength(capsys):
     # the shape presets differ: the strongest moves a face at least 2.5x as far as the lightest
     shifts = {n: template_shift(a) for n, a in PRESETS.items() if a.has_shape}
     assert max(shifts.values()) > 2.5 * min(shifts.values())
+
+
+@pytest.mark.parametrize("argv, flag", [(["--max-faces", "-1"], "--max-faces"), (["--refine", "-2"], "--refine"),
+                                        (["--min-face-size", "-5"], "--min-face-size"),
+                                        (["--device", "gpu"], "--device")])
+def test_cli_model_options_name_their_flag(tmp_path, capsys, argv, flag):
+    """The model options are checked as predict checks them: the message names the flag, not a class
+    (`--max-faces -1` used to say 'Landmarker: max_faces must be 0 or more')."""
+    with pytest.raises(SystemExit) as e:
+        main(["retouch", str(PAIR), "--out", str(tmp_path / "o"), "--face-slim", "0.3", *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and "Landmarker" not in err
+    assert not (tmp_path / "o").exists()

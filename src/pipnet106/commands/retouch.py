@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from ..cli import device_name, float_in, int_at_least
 from ..errors import SampleError, UserError
 from ..retouch.params import DEFAULT_LIPSTICK_AMOUNT, PARAMS, PRESET_USES, PRESETS, SHAPE_PARAMS, parse_color
 
@@ -53,13 +54,15 @@ def register(sub) -> None:
     p.add_argument("--weights", default=None, help="checkpoint (.pt) or ONNX export (.onnx); default: starter model")
     p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
     p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
-    p.add_argument("--refine", type=int, default=1, help="extra landmark passes (default 1)")
+    # checked as predict checks them: a bad value is one line naming its flag
+    p.add_argument("--refine", type=int_at_least(0), default=1, help="extra landmark passes (default 1)")
     p.add_argument("--no-refine", action="store_true", help="one pass only (same as --refine 0)")
-    p.add_argument("--max-faces", type=int, default=0, help="keep at most N largest faces (0 = all)")
-    p.add_argument("--min-face-size", type=float, default=0.0, help="ignore faces smaller than this many pixels")
+    p.add_argument("--max-faces", type=int_at_least(0), default=0, help="keep at most N largest faces (0 = all)")
+    p.add_argument("--min-face-size", type=float_in(0.0), default=0.0,
+                   help="ignore faces smaller than this many pixels")
     p.add_argument("--layout", default="lapa106", help="point layout the weights must have (default lapa106)")
-    p.add_argument("--device", default="cpu", help="for .pt weights: cpu, cuda, mps")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    p.add_argument("--device", type=device_name, default="cpu", help="for .pt weights: cpu, cuda, cuda:N, mps")
+    p.add_argument("--threads", type=int_at_least(0), default=None, help="onnxruntime intra-op threads")
     v = p.add_argument_group("video")
     v.add_argument("--no-smooth", action="store_true", help="video: no One-Euro smoothing of the points")
     v.add_argument("--ramp", default="0.3", metavar="SECONDS", help="video: effect ramps in/out over this time")
