@@ -105,7 +105,8 @@ def blush_tones(img: np.ndarray, faces: list, amount: float = 0.8) -> np.ndarray
         x, y = np.round(cheek_centres(pts, face_frame(pts))[0]).astype(int)
         before, after = (_lab(im[y - 2:y + 3, x - 2:x + 3]) for im in (syn, res))
         box = (pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max())
-        cols.append(_pair(crop(syn, box, size=160, pad=0.1), crop(res, box, size=160, pad=0.1), before, after, name))
+        cols.append(_pair(crop(syn, box, size=160, pad=0.1), crop(res, box, size=160, pad=0.1),
+                          before, after, name))
     return np.concatenate(cols, axis=1)
 
 
