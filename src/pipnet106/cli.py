@@ -43,7 +43,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pipnet106 {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    parser.set_defaults(command_parsers=sub.choices)  # name -> parser, for `_refuse_unknown`
+    parser.command_parsers = sub.choices  # name -> parser, for `_refuse_unknown` (not in the parsed args)
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():
         if name != chosen:
@@ -73,7 +73,7 @@ def _missing(cmd: str, dep: str | None):
 def _refuse_unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> None:
     """argparse's "unrecognized arguments" error (exit 2), but in the usage of the command being run
     and with the closest real flag of that command for each mistyped one (`--wieghts` -> `--weights`)."""
-    command = args.command_parsers.get(args.command) if args.command else None
+    command = parser.command_parsers.get(args.command) if args.command else None
     target = command or parser
     flags = [f for a in target._actions for f in a.option_strings]
     hints = []
