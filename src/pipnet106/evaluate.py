@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .config import terms_line
 from .errors import UserError
 from .fileio import atomic_write_image, atomic_write_json, atomic_write
 from .layout import Layout, get_layout
+
+WORST_MIN_SIDE = 384
+"""Side in pixels of the worst-case drawings (at least; the input size if larger): readable points."""
 
 
 def nme(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye",
@@ -140,7 +145,8 @@ def evaluate(weights: str | Path, data: str | Path, split: str = "test", norm: s
 
     backend = load_backend(resolve_init(str(weights)), device=device)  # 'starter' = the shipped checkpoint
     if isinstance(backend, OnnxBackend):  # an ONNX export (float or int8): its own preprocessing and decoding
-        cfg = Config.from_dict({"input_size": backend.input_size, "layout": backend.layout.name})
+        cfg = Config.from_dict({"input_size": backend.input_size, "layout": backend.layout.name,
+                                "data_terms": backend.meta.get("training_data_terms", "")})
         layout, nb = backend.layout, np.zeros((backend.num_points, 0), np.int64)
     else:
         lm = backend.module.loaded
@@ -159,22 +165,50 @@ def evaluate(weights: str | Path, data: str | Path, split: str = "test", norm: s
         pred, conf, gt = predict_loader(lm.model, lm.decoder, loader, torch.device(device), layout, flip=flip,
                                         progress=True)
     rep = {"weights": str(weights), "data": str(data), "split": split, "flip_tta": flip,
-           **report(pred, gt, layout, norm, threshold)}
+           "training_data_terms": cfg.data_terms, **report(pred, gt, layout, norm, threshold)}
     per = nme(pred, gt, layout, norm)
     if out:
         out = Path(out)
         order = np.argsort(-per)[:worst]
         rep["worst"] = [{"image": ds.entries[i][0], "nme": float(per[i])} for i in order]
-        size = cfg.input_size
+        samples = {s.get("image"): s for s in (read_manifest(data) or {}).get("samples", [])}
+        side = max(WORST_MIN_SIDE, cfg.input_size)
         for rank, i in enumerate(order):
-            image, _, _ = ds.load(int(i))
-            canvas = draw_points(image, gt[i] * size, layout, color=(0, 255, 0))
-            canvas = draw_points(canvas, pred[i] * size, layout)
-            atomic_write_image(out / "worst" / f"{rank:02d}_{Path(ds.entries[i][0]).stem}.png", canvas)
+            name = ds.entries[i][0]
+            canvas = source_region(samples.get(name), side)
+            rep["worst"][rank]["drawn_on"] = "crop" if canvas is None else "source"
+            if canvas is None:  # the source photo is gone or changed: the crop, enlarged
+                canvas = cv2.resize(ds.load(int(i))[0], (side, side), interpolation=cv2.INTER_LINEAR)
+            canvas = draw_points(canvas, gt[i] * side, layout, color=(0, 255, 0))
+            canvas = draw_points(canvas, pred[i] * side, layout)
+            atomic_write_image(out / "worst" / f"{rank:02d}_{Path(name).stem}.png", canvas)
         rep["ced_plot"] = str(out / "ced.png") if plot_ced(per, out / "ced.png", threshold, f"CED ({norm})") else None
         atomic_write_json(out / "eval.json", rep)
         atomic_write_json(out / "per_sample.json", [{"image": e[0], "nme": float(v)} for e, v in zip(ds.entries, per)])
     return rep
+
+
+def source_region(sample: dict | None, side: int) -> np.ndarray | None:
+    """The region of the source photo a prepared crop was cut from, cut again at `side` x `side` px.
+
+    `sample` is the crop's manifest.json record (source path, source size, crop transform); scaling the
+    transform by side / crop size keeps points in register (normalized crop coordinates x `side`).
+    None when there is no record, or the source is missing, unreadable or no longer the size it was.
+    """
+    from .crop import CropTransform
+    from .fileio import read_image
+
+    if not sample or not sample.get("source") or "transform" not in sample:
+        return None
+    try:
+        image = read_image(sample["source"])  # as `prepare` read it (EXIF orientation applied)
+    except UserError:
+        return None
+    if sample.get("source_size") and list(sample["source_size"]) != [image.shape[1], image.shape[0]]:
+        return None
+    t = CropTransform.from_dict(sample["transform"])
+    k = side / t.size
+    return CropTransform(t.scale * k, t.offset_x * k, t.offset_y * k, side).apply(image)
 
 
 def format_report(rep: dict) -> str:
@@ -182,6 +216,8 @@ def format_report(rep: dict) -> str:
     lines = [f"NME ({rep['norm']}): {rep['nme'] * 100:.3f}%  median {rep['nme_median'] * 100:.3f}%  "
              + "  ".join(f"{k.upper()}: {rep[k] * 100:.2f}%" for k in keys) + f"  n={rep['num_samples']}"]
     lines += [f"  {g:<8} {v * 100:.3f}%" for g, v in rep["regions"].items()]
+    if "training_data_terms" in rep:
+        lines.append(terms_line(rep["training_data_terms"]))
     return "\n".join(lines)
 
 

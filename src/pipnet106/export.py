@@ -33,7 +33,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import __version__
-from .checkpoint import LoadedModel, load_model
+from .checkpoint import LoadedModel, load_model, read_checkpoint
+from .config import terms_line
 from .constants import IMAGENET_MEAN, IMAGENET_STD, INPUT_FORMATS, INPUT_NAME, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES
 from .decode import Decoder
 from .errors import UserError
@@ -483,6 +484,7 @@ def run(args: argparse.Namespace) -> int:
         path = save_release(args.weights, args.out, fp16=args.fp16_weights)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, inference-only checkpoint"
               f"{', float16 weights' if args.fp16_weights else ''})")
+        print(terms_line(checkpoint_terms(path)) + " (kept in the file)")
         return 0
     rep = export_checkpoint(args.weights, args.out, args.input_format, args.opset, args.fp16_weights,
                             optimize=not args.no_optimize)
@@ -492,4 +494,10 @@ def run(args: argparse.Namespace) -> int:
     if rep.fp16_points_diff is not None:
         line += f"; fp16 weights move points by up to {rep.fp16_points_diff:.2e}"
     print(line)
+    print(terms_line(checkpoint_terms(args.weights)) + " (ONNX metadata training_data_terms)")
     return 0
+
+
+def checkpoint_terms(path: str | Path) -> str:
+    """The training data terms a checkpoint carries ('' when none)."""
+    return str(read_checkpoint(path)["config"].get("data_terms") or "")

@@ -1,7 +1,9 @@
-"""``pipnet106 info``: what a config builds (backbone, grid, parameters, FLOPs).
+"""``pipnet106 info``: what a config builds (backbone, grid, parameters, FLOPs), or what a model file is.
 
 Answers "how big and how slow is this model" before training anything. ``--all``
 prints the same numbers for the standard configurations so choices can be compared.
+``--weights FILE`` describes a checkpoint or ONNX export: its network, crop rule and the terms of
+the data it was trained on (which travel with every file derived from it).
 FLOPs are 2 x multiply-accumulates of conv/linear layers (see `models.count_flops`).
 """
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from .config import Config, load_config
+from pathlib import Path
+
+from .config import Config, load_config, terms_line
+from .errors import UserError
 
 STANDARD = [  # (label, backbone, width)
     ("mobilenet_v2 w320", "mobilenet_v2", 320),
@@ -26,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--config", help="YAML config (defaults if omitted)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (repeatable), e.g. --set backbone=resnet18")
+    p.add_argument("--weights", default=None,
+                   help="describe a model file instead: checkpoint (.pt), ONNX export, or 'starter'")
     p.add_argument("--all", action="store_true",
                    help="table for the standard configurations (mobilenet_v2 320/640/1280, resnet18) at 128 and 256")
     p.set_defaults(func=run)
@@ -73,7 +80,61 @@ def table(rows: list[dict]) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
+def describe_file(weights: str) -> list[str]:
+    """Lines describing a model file: its network and input (from the checkpoint's config or the ONNX
+    metadata), crop enlargement, and training data terms."""
+    from .train import resolve_init
+
+    path = resolve_init(weights)
+    if not path.is_file():
+        raise UserError(f"{path}: model file not found")
+    if path.suffix.lower() == ".onnx":
+        meta = onnx_metadata(path)
+        keys = ("layout", "num_points", "input_size", "input_format", "grayscale", "crop_enlarge", "backbone",
+                "width", "net_stride", "grid", "num_nb", "weights", "source")
+        return ([f"file         {path} (ONNX export)"] + [f"{k:<12} {meta[k]}" for k in keys if k in meta]
+                + [terms_line(meta.get("training_data_terms", ""))])
+    from .checkpoint import read_checkpoint
+
+    ck = read_checkpoint(path)
+    cfg = Config.from_dict({**ck["config"], "pretrained": "", "init": ""})
+    metrics = ck.get("metrics") or {}
+    nme = f", val NME {metrics['val_nme'] * 100:.3f}%" if "val_nme" in metrics else ""
+    return ([f"file         {path} (checkpoint, epoch {ck.get('epoch', '?')}{nme})"] + config_lines(cfg)
+            + [f"input        {'grayscale' if cfg.grayscale else 'colour'}, face crops enlarged "
+               f"{cfg.crop_enlarge:g}x", terms_line(cfg.data_terms)])
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's metadata through onnxruntime (the runtime-only install has no `onnx`)."""
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise UserError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
+    return dict(sess.get_modelmeta().custom_metadata_map)
+
+
+def config_lines(cfg: Config) -> list[str]:
+    """The numbers of `describe(cfg)` as aligned lines (backbone first, FLOPs last)."""
+    r = describe(cfg)
+    return [f"backbone     {r['backbone']}" + (" (pretrained: " + cfg.pretrained + ")" if cfg.pretrained else ""),
+            f"width        {r['width']} (backbone output channels)",
+            f"net stride   {r['net_stride']}",
+            f"grid         {r['grid']}x{r['grid']}",
+            f"input size   {r['input_size']}x{r['input_size']}",
+            f"landmarks    {r['num_points']} ({cfg.layout}), {r['num_nb']} neighbours each",
+            f"parameters   {r['params']:,} ({_fmt_m(r['params'])})",
+            f"FLOPs        {r['flops']:,} ({_fmt_g(r['flops'])}, = 2 x MACs)"]
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.weights:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            print("\n".join(describe_file(args.weights)))
+        return 0
     cfg = load_config(args.config, args.overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -86,13 +147,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"layout {cfg.layout}, net_stride {cfg.net_stride}, num_nb {cfg.num_nb}; FLOPs = 2 x MACs")
             print(table(rows))
             return 0
-        r = describe(cfg)
-    print(f"backbone     {r['backbone']}" + (" (pretrained: " + cfg.pretrained + ")" if cfg.pretrained else ""))
-    print(f"width        {r['width']} (backbone output channels)")
-    print(f"net stride   {r['net_stride']}")
-    print(f"grid         {r['grid']}x{r['grid']}")
-    print(f"input size   {r['input_size']}x{r['input_size']}")
-    print(f"landmarks    {r['num_points']} ({cfg.layout}), {r['num_nb']} neighbours each")
-    print(f"parameters   {r['params']:,} ({_fmt_m(r['params'])})")
-    print(f"FLOPs        {r['flops']:,} ({_fmt_g(r['flops'])}, = 2 x MACs)")
+        lines = config_lines(cfg)
+    print("\n".join(lines))
     return 0

@@ -31,6 +31,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .config import terms_line
 from .errors import UserError
 from .fileio import atomic_write_bytes
 
@@ -193,7 +194,7 @@ def quantize_onnx(fp32: str | Path, out: str | Path, crops: np.ndarray, settings
     diff = _points_diff(fp32.read_bytes(), data, crops[: min(len(crops), 64)], float_nchw)
     atomic_write_bytes(out, data)
     return {"path": str(out), "size_bytes": len(data), "nodes_quantized": len(nodes), "settings": s.label(),
-            **diff}
+            "training_data_terms": meta.get("training_data_terms", ""), **diff}
 
 
 def _points_diff(fp32: bytes, int8: bytes, crops: np.ndarray, float_nchw: bool) -> dict:
@@ -268,4 +269,5 @@ def run_export_int8(args) -> int:
           f"{rep['nodes_quantized']} nodes, calibrated on {rep['calibration_crops']} crops); "
           f"points move by {rep['mean_point_shift']:.2e} on average, {rep['max_point_shift']:.2e} at most "
           "(of the crop side) against the float export")
+    print(terms_line(rep["training_data_terms"]) + " (ONNX metadata training_data_terms, kept from the float export)")
     return 0

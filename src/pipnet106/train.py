@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from .checkpoint import check_init_layout, init_from, load_scheduler, make_checkpoint, read_checkpoint
-from .config import Config, load_config, origin
+from .config import Config, combine_terms, load_config, origin
 from .data import CropRule, LandmarkDataset, check_input_size, crop_rule, read_manifest
 from .decode import Decoder
 from .errors import UserError
@@ -153,6 +153,8 @@ class Run:
     """Loss sum of the steps done in this epoch (kept in mid-epoch saves, so a resumed epoch logs the exact mean)."""
     best: float = math.inf
     writer: Any = None
+    start_nme: float | None = None
+    """Validation NME of the `init` model before training (epoch 0); None when training from scratch."""
     pause: tuple[int, int] | None = None
     """(epoch, step) at which to block, from `PAUSE_ENV` (tests only); None in every real run."""
 
@@ -162,14 +164,16 @@ class Run:
 def train(cfg: Config | None = None, resume: str | Path | None = None, save_every: int = 0, quiet: bool = False,
           origins: dict[str, str] | None = None) -> dict:
     """Train `cfg`, or continue the run folder `resume` (then `cfg`, if given, may differ only in
-    `RESUME_MAY_CHANGE`). Returns {"out", "best_nme", "history", "start_nme"}.
+    `RESUME_MAY_CHANGE`). Returns {"out", "best_nme", "history", "start_nme", "warning"}: history has
+    an epoch-0 row for the starting model when fine-tuning (`init`); warning is the message given when
+    the run ended worse than that model, else None.
 
     Ctrl-C / SIGTERM save a resumable last.pt and raise `TrainingInterrupted`.
     `origins` names where config values came from (for error messages).
     """
     run = set_up(cfg, resume, quiet, origins or {})
     history: list[dict] = []
-    start_nme = None
+    warning = None
     stop = _Signals()
     try:
         with stop.installed():
@@ -177,7 +181,10 @@ def train(cfg: Config | None = None, resume: str | Path | None = None, save_ever
                 describe(run)
                 if run.init_path is not None and (run.epoch, run.step) == (0, 0):
                     start_nme = validate(run)
-                    run.log(f"starting model {run.init_path}: val NME {start_nme * 100:.3f}% before training")
+                    with stop.deferred():
+                        history.append(start_epoch(run, start_nme))
+                    run.log(f"starting model {run.init_path}: val NME {start_nme * 100:.3f}% before training "
+                            "(epoch 0; best.pt until an epoch beats it)")
                 for _ in range(run.epoch, run.cfg.epochs):
                     seconds, seen = train_one_epoch(run, stop, save_every, quiet)
                     val = validate(run)
@@ -188,6 +195,7 @@ def train(cfg: Config | None = None, resume: str | Path | None = None, save_ever
                             f"best {run.best * 100:.3f}%  {row['images_per_s']:.1f} img/s")
                 if run.ddp:
                     dist.barrier()
+                warning = warn_if_worse(run, history)
             except TrainingInterrupted as e:
                 e.out = run.out
                 e.where = f"in epoch {run.epoch + 1} after step {run.step}/{run.steps_per_epoch}"
@@ -200,7 +208,8 @@ def train(cfg: Config | None = None, resume: str | Path | None = None, save_ever
             run.writer.close()
         if run.ddp and dist.is_initialized():
             dist.destroy_process_group()
-    return {"out": str(run.out), "best_nme": run.best, "history": history, "start_nme": start_nme}
+    return {"out": str(run.out), "best_nme": run.best, "history": history, "start_nme": run.start_nme,
+            "warning": warning}
 
 
 def train_one_epoch(run: Run, stop: _Signals, save_every: int, quiet: bool) -> tuple[float, int]:
@@ -212,6 +221,8 @@ def train_one_epoch(run: Run, stop: _Signals, save_every: int, quiet: bool) -> t
         run.sampler.set_epoch(run.epoch, skip * cfg.batch_size)
     run.train_ds.set_epoch(run.epoch)
     run.model.train()
+    if cfg.freeze_bn:
+        freeze_bn_stats(run.model)
     t0, seen = time.time(), 0
     with stop.deferred():  # a signal inside tqdm's set-up would leave a half-built bar that prints a trace
         bar = tqdm(run.train_dl, total=run.steps_per_epoch - skip, desc=f"epoch {run.epoch + 1}/{cfg.epochs}",
@@ -245,9 +256,31 @@ def train_step(run: Run, x: torch.Tensor, tgt: dict[str, torch.Tensor]) -> float
     loss, _ = pip_loss([o.float() for o in outputs], tgt, run.cfg.cls_weight, run.cfg.reg_weight)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
+    groups = run.optimizer.param_groups
+    scheduled = [g["lr"] for g in groups]
+    factor = warmup_factor(run.cfg.warmup_steps, run.epoch * run.steps_per_epoch + run.step)
+    for g, lr in zip(groups, scheduled):
+        g["lr"] = lr * factor
     run.scaler.step(run.optimizer)
+    for g, lr in zip(groups, scheduled):  # the epoch schedule never sees the warm-up
+        g["lr"] = lr
     run.scaler.update()
     return loss.item()
+
+
+def warmup_factor(warmup_steps: int, done: int) -> float:
+    """Learning-rate factor of the optimizer step after `done` steps: linear from 1/warmup_steps to 1.
+
+    A pure function of the step count, so a resumed run warms up exactly as an uninterrupted one.
+    """
+    return 1.0 if warmup_steps <= 0 else min(1.0, (done + 1) / warmup_steps)
+
+
+def freeze_bn_stats(model: torch.nn.Module) -> None:
+    """BatchNorm layers to eval mode (running statistics used and kept, not updated); weights still train."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 def pause_point() -> tuple[int, int] | None:
@@ -306,12 +339,43 @@ def end_epoch(run: Run, val: float, seconds: float, seen: int) -> dict:
     return row
 
 
+def start_epoch(run: Run, val: float) -> dict:
+    """The starting model (`init`) as epoch 0: a metrics.csv row, and best.pt until an epoch beats it,
+    so fine-tuning never hands back a best.pt worse than the model it started from."""
+    run.best = run.start_nme = val
+    row = {"epoch": 0, "loss": math.nan, "val_nme": val, "best_nme": val, "lr": 0.0, "images_per_s": 0.0,
+           "seconds": 0.0}
+    if run.master:
+        _append_csv(run.out / "metrics.csv", row)
+        save(run, "best.pt", metrics=row)
+    return row
+
+
+def warn_if_worse(run: Run, history: list[dict]) -> str | None:
+    """Warn (and return the message) when the last epoch validates worse than the starting model did."""
+    start_nme = run.start_nme
+    if start_nme is None or not history or history[-1]["epoch"] == 0 or history[-1]["val_nme"] <= start_nme \
+            or not run.master:
+        return None
+    last = history[-1]
+    msg = (f"training ended worse than it started: epoch {last['epoch']} val NME {last['val_nme'] * 100:.3f}% "
+           f"(last.pt) against {start_nme * 100:.3f}% for the starting model ({run.cfg.init}); ")
+    if run.best >= start_nme:
+        msg += ("no epoch improved on it, so best.pt is the starting model; try a lower lr, a longer "
+                "warmup_steps, freeze_bn: true, or more labelled faces")
+    else:
+        msg += f"best.pt ({run.best * 100:.3f}%) is better than both"
+    warnings.warn(msg)
+    return msg
+
+
 def save(run: Run, name: str, **extra) -> Path | None:
     """Atomically write a resumable checkpoint at the current (epoch, step); master only."""
     if not run.master:
         return None
     ck = make_checkpoint(run.model, run.cfg, run.meanface, run.nb, epoch=run.epoch, step=run.step,
-                         best_nme=run.best, running_loss=run.running, crop=run.crop.to_dict(),
+                         best_nme=run.best, start_nme=run.start_nme, running_loss=run.running,
+                         crop=run.crop.to_dict(),
                          optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
                          scaler=run.scaler.state_dict(), rng={"torch": torch.get_rng_state()}, **extra)
     return atomic_torch_save(run.out / name, ck)
@@ -358,6 +422,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     init_ck = read_checkpoint(init_path) if init_path else None
     if init_ck is not None:
         check_init_layout(init_ck, layout, init_path)  # before its mean face is used
+        cfg = inherit_terms(cfg, init_ck, init_path, log)
     if state is not None:
         meanface, nb = np.asarray(state["meanface"]), np.asarray(state["nb"])
     else:
@@ -419,6 +484,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
         load_scheduler(scheduler, state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         run.epoch, run.step, run.best = state["epoch"], state["step"], state["best_nme"]
+        run.start_nme = state.get("start_nme")
         run.running = float(state.get("running_loss", 0.0)) if run.step else 0.0
         torch.set_rng_state(state["rng"]["torch"])
     if ddp:
@@ -436,6 +502,15 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
         log(f"{out} has finished its {cfg.epochs} epochs; to train longer: "
             f"pipnet106 train --resume {out} --set epochs=N")
     return run
+
+
+def inherit_terms(cfg: Config, init_ck: dict, init_path: Path, log: Callable[..., None]) -> Config:
+    """`cfg` with the data terms of the model it starts from added to its own (never dropped)."""
+    inherited = str(init_ck["config"].get("data_terms") or "")
+    terms = combine_terms(inherited, cfg.data_terms)
+    if inherited:
+        log(f"data terms of {init_path} carry over to this model: {terms}")
+    return dataclasses.replace(cfg, data_terms=terms)
 
 
 def resume_config(run_dir: str | Path, requested: Config | None = None) -> tuple[Config, dict]:
@@ -459,7 +534,7 @@ def resume_config(run_dir: str | Path, requested: Config | None = None) -> tuple
     if requested.epochs < state["epoch"]:
         raise UserError(f"{run_dir}: epochs={requested.epochs} is fewer than the {state['epoch']} epochs "
                         "this run has already done")
-    return requested, state
+    return dataclasses.replace(requested, data_terms=stored.data_terms), state  # incl. the inherited terms
 
 
 def stored_config(run_dir: str | Path) -> Config:
@@ -468,6 +543,8 @@ def stored_config(run_dir: str | Path) -> Config:
 
 
 def _same_value(key: str, a: Any, b: Any) -> bool:
+    if key == "data_terms":
+        return combine_terms(a, b) == combine_terms(a)  # the run's terms already include what is asked
     if key in _PATH_KEYS and a and b and a != "starter" and b != "starter":
         return Path(a).resolve() == Path(b).resolve()
     if key == "crop_enlarge" and not b:
