@@ -392,3 +392,47 @@ def test_duplicate_cases_match_their_crops_and_the_verified_faces():
         dets = np.array(c["detections"], float)
         assert dets.shape == (2, 5) and (box_containment(np.array(c["face"], float), dets[:, :4]) > 0.4).all()
         assert c["file"] in (FIX / "LICENSE-photos.txt").read_text()
+
+
+def test_default_min_face_grows_with_the_photo():
+    """24 px up to 1.44 megapixels (every shared photo, the 1600x898 crowd included), then 2% of
+    sqrt(width * height): the pyramid on a 12-megapixel photo then costs no more network runs than
+    on the 1.44-megapixel crowd photo (a fixed 24 px: 8 times as many)."""
+    assert bf.auto_min_face(1024, 768, 24) == 24 and bf.auto_min_face(1600, 898, 24) == 24
+    assert bf.auto_min_face(4032, 3024, 24) == pytest.approx(0.02 * np.sqrt(4032 * 3024))  # 69.8 px
+    assert bf.auto_min_face(3024, 4032, 24) == bf.auto_min_face(4032, 3024, 24)
+    assert bf.auto_min_face(40000, 30000, 0) == 0  # a model without windows stays without
+    det = bf.BlazeFaceDetector(threads=1)
+    assert det.auto_min_face and det.min_face_for(4032, 3024) == bf.auto_min_face(4032, 3024, 24)
+    assert det.runs(1024, 768) == 14 and det.runs(1600, 898) == bf.BlazeFaceDetector(min_face_size=24).runs(1600, 898)
+    fixed = bf.BlazeFaceDetector(min_face_size=24, threads=1)
+    assert not fixed.auto_min_face and fixed.min_face_for(4032, 3024) == 24
+    assert det.runs(4032, 3024) <= det.runs(1600, 898) and 8 * det.runs(4032, 3024) <= fixed.runs(4032, 3024)
+    # the finest level still makes the smallest face wanted FACE_INPUT_PX input pixels
+    w, h = 4032, 3024
+    scale = min(lv.scale for lv in det.plan(w, h)[:1]) / 2 ** 0
+    assert scale * det.min_face_for(w, h) == pytest.approx(bf.FACE_INPUT_PX, rel=bf.FIT_SLACK + 1e-6)
+    assert bf.BlazeFaceDetector(min_face_size="auto").auto_min_face
+    for bad in ("big", -3, 2):
+        with pytest.raises(UserError, match="min_face_size"):
+            bf.BlazeFaceDetector(min_face_size=bad)
+
+
+def test_a_large_photo_is_halved_before_its_pyramid(group4):
+    """_halve is exact 2x2 means; a photo whose finest level shrinks it by 2 or more is searched on
+    its halved copy with the same pyramid, and the boxes come back in the photo's pixels."""
+    img = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3) * 2
+    half = bf._halve(img, 1)
+    assert half.shape == (3, 4, 3)
+    np.testing.assert_array_equal(half[0, 0], img[:2, :2].reshape(-1, 3).mean(0).round())
+    np.testing.assert_array_equal(half[2, 3], img[4, 6])  # the odd corner is its own mean
+    det = bf.BlazeFaceDetector(threads=1)
+    assert det.halvings(1024, 768) == 0 and det.halvings(1600, 898) == 0  # shared photos: as before
+    assert det.halvings(4032, 3024) == 2
+    big = cv2.resize(group4, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    halved = [d for d in det(big) if d.score >= 0.5]
+    det.halvings = lambda w, h: 0
+    direct = [d for d in det(big) if d.score >= 0.5]
+    assert len(halved) == len(direct) == 4
+    for d in halved:
+        assert box_iou(d.box, np.array([e.box for e in direct])).max() > 0.9

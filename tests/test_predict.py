@@ -379,3 +379,44 @@ def test_reasons_compare_what_they_print(lm):
     (small,) = [w for w in why if w.startswith("small face")]
     shown, limit = (float(v) for v in re.fullmatch(r"small face ([\d.]+) px < ([\d.]+)", small).groups())
     assert not ok and shown < limit
+
+
+def test_phone_size_photo_costs_like_a_small_one_and_finds_its_faces(lm, group_faces):
+    """group4.jpg upscaled 4x (4096x1936, a phone's size): the default searches for faces of 2% of
+    sqrt(width * height) (56 px), not 24 px: far fewer network runs, and the four faces are found
+    where they are on the small photo, reliable; --min-face-size still overrides."""
+    from pipnet106.detect import box_iou
+    from pipnet106.detect.blazeface import auto_min_face
+
+    big = cv2.resize(cv2.imread(str(GROUP)), None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    h, w = big.shape[:2]
+    auto = Landmarker(lm.backend)
+    assert auto.detector.min_face_for(w, h) == auto_min_face(w, h, 24) > 50
+    fixed = Landmarker(lm.backend, min_face_size=24)
+    assert fixed.detector.min_face_for(w, h) == 24 and fixed.min_face_size == 24
+    assert 4 * auto.detector.runs(w, h) <= fixed.detector.runs(w, h)  # 33 against 158
+    faces = auto.predict(big)
+    small = np.array([f.box for f in group_faces]) * 4
+    real = [f for f in faces if box_iou(f.box, small).max() > 0.7]
+    assert len(real) == 4 and all(f.reliable for f in real)
+    assert all(not f.reliable for f in faces if all(f is not r for r in real))
+    assert Landmarker(lm.backend, min_face_size="auto").detector.min_face_for(w, h) == auto.detector.min_face_for(w, h)
+    assert Landmarker(lm.backend, min_face_size=None).detector.auto_min_face
+    with pytest.raises(UserError, match="min_face_size"):
+        Landmarker(lm.backend, min_face_size="tiny")
+
+
+def test_onnx_sessions_stop_spinning_when_a_run_returns():
+    """onnxruntime's pool threads used to spin after every run (about 20 ms of a core), competing
+    with the crops, the detector's network and the app between two runs; every session of the
+    pipeline now stops them when a run returns, and the default detector runs on the landmark
+    model's thread count (checked on the sessions' own options: no timing)."""
+    lm = Landmarker.from_onnx(STARTER_ONNX, threads=1)
+    for sess in (lm.backend.session, lm.detector.runner.sess):
+        opts = sess.get_session_options()
+        assert opts.intra_op_num_threads == 1
+        try:
+            stop = opts.get_session_config_entry("session.force_spinning_stop")
+        except RuntimeError:  # onnxruntime's answer for a key never set
+            stop = None
+        assert stop == "1"

@@ -54,6 +54,9 @@ def test_tracker_follows_the_synthetic_clip(lm):
     last = {f.track_id: f for f in seq[-1]}
     for t in tr.tracks:  # the reported box is the landmark box of the raw points
         np.testing.assert_allclose(last[t.id].box, points_box(t.raw))
+        # what the drift checks read is worked out once per frame, from the same points
+        assert t.score == pytest.approx(float(t.conf.mean())) == last[t.id].score
+        assert t.iod == pytest.approx(float(lm.layout.norm_distance(t.raw)))
     assert all(np.isfinite(f.points).all() for fs in seq for f in fs)
 
 

@@ -222,9 +222,17 @@ class Landmarker:
     """Detector + landmark backend. `predict(image) -> list[Face]`."""
 
     def __init__(self, backend, detector: Callable | str | None = "default", refine: int = 1,
-                 max_faces: int = 0, min_face_size: float = 0.0, refine_tol: float = REFINE_TOL) -> None:
+                 max_faces: int = 0, min_face_size: float | str | None = "auto",
+                 refine_tol: float = REFINE_TOL) -> None:
+        """`min_face_size`: smallest face looked for and kept, in pixels; "auto" (or None, or 0): the
+        detector's own default, which for the default BlazeFace grows with the photo
+        (`detect.blazeface.auto_min_face`: 24 px up to 1.44 megapixels, 70 px on a 12-megapixel
+        photo), keeping whatever it finds."""
         from .detect import as_detector
 
+        min_face_size = 0.0 if min_face_size in (None, "auto") else min_face_size
+        if isinstance(min_face_size, (str, bool)):
+            raise UserError(f"Landmarker: min_face_size must be 'auto' or a number of pixels, got {min_face_size!r}")
         for name, value in (("refine", refine), ("max_faces", max_faces), ("min_face_size", min_face_size)):
             if value < 0:
                 raise UserError(f"Landmarker: {name} must be 0 or more, got {value}")
@@ -235,10 +243,12 @@ class Landmarker:
         # "default" -> the package's default detector; None -> boxes must be given to predict()
         # min_face_size also steers a named detector's search (BlazeFace's pyramid): smaller is slower
         # a named detector also returns low-scoring proposals, kept only when their landmarks are confident
+        # and runs on as many threads as the landmark backend
         self.detector = None if detector is None else as_detector(None if detector == "default" else detector,
                                                                    min_face_size=min_face_size or None,
-                                                                   proposals=True)
-        self.refine, self.max_faces, self.min_face_size = refine, max_faces, min_face_size
+                                                                   proposals=True,
+                                                                   threads=getattr(backend, "threads", None))
+        self.refine, self.max_faces, self.min_face_size = refine, max_faces, float(min_face_size)
         self.refine_tol = float(refine_tol)
         # threads for a batch's crops: the backend's (its `threads=`), else up to 4 of this machine's cores
         self.crop_threads = int(getattr(backend, "threads", None) or min(4, os.cpu_count() or 1))
@@ -354,7 +364,11 @@ class Landmarker:
 
     def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         """Track: crop each face from earlier landmarks (the training rule) and predict once."""
-        transforms = [crop_from_points(p, self.size, self.enlarge) for p in previous]
+        return self.landmarks_in_crops(image, [crop_from_points(p, self.size, self.enlarge) for p in previous])
+
+    def landmarks_in_crops(self, image: np.ndarray, transforms: Sequence[CropTransform]
+                           ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Points (source pixels) and confidences of the faces in these crops, one batch."""
         pts, conf = self.inference(self.preprocess(image, transforms))
         return self.postprocess(pts, transforms), conf
 

@@ -67,7 +67,8 @@ class Track:
     raw: np.ndarray       # this frame's unsmoothed points (the next frame is cropped from these)
     conf: np.ndarray
     box: np.ndarray       # landmark box of `raw`
-    score: float          # mean point confidence
+    score: float          # mean point confidence of `conf`
+    iod: float = 0.0      # the layout's normalization distance of `raw` (outer-eye corners for lapa106)
     points: np.ndarray | None = None  # reported (smoothed) points
     filter: OneEuroFilter | None = field(default=None, repr=False)
     scale: float = 1.0
@@ -124,34 +125,43 @@ class Tracker:
 
     # ---- steps ----
     def _follow(self, image: np.ndarray) -> list[Track]:
-        """Crop every track from its last points, predict once, and return the drifting tracks."""
+        """Crop every track from its last points, predict once, and return the drifting tracks.
+
+        Each track's crop, box, mean confidence and eye distance are worked out once per frame (they
+        are this loop's only cost besides the network: one face of a video call)."""
         from .crop import crop_from_points
 
         if not self.tracks:
             return []
-        prev = [tr.raw for tr in self.tracks]
-        pts, conf = self.lm.landmarks_from_points(image, prev)
+        crops = [crop_from_points(tr.raw, self.lm.size, self.lm.enlarge) for tr in self.tracks]
+        pts, conf = self.lm.landmarks_in_crops(image, crops)
         drifting = []
-        for tr, old, p, c in zip(self.tracks, prev, pts, conf):
-            t = crop_from_points(old, self.lm.size, self.lm.enlarge)
-            if self._drifts(old, p, c, t.to_crop(p) / self.lm.size):
-                drifting.append(tr)
-            tr.raw, tr.conf = p, c
+        for tr, t, p, c in zip(self.tracks, crops, pts, conf):
+            old_iod = tr.iod
+            tr.raw, tr.conf, tr.score, tr.iod = p, c, float(c.mean()), float(self.lm.layout.norm_distance(p))
+            if self._drifts(old_iod, tr, t.to_crop(p) * (1.0 / self.lm.size)):
+                drifting.append(tr)  # its box stays the last good place, where `_redetect` looks
+            else:
+                tr.box = points_box(p)
             tr.age += 1
         return drifting
 
-    def _drifts(self, old: np.ndarray, new: np.ndarray, conf: np.ndarray, in_crop: np.ndarray) -> bool:
+    def _drifts(self, old_iod: float, tr: Track, in_crop: np.ndarray) -> bool:
+        """Whether `tr`'s new points (eye distance `old_iod` before them) are not to be trusted."""
         r = self.drift
         if r is None:  # drift checks off: a track only ends when its confidence falls below min_conf
             return False
-        if float(np.mean(conf)) < r.conf or not np.isfinite(new).all():
+        if tr.score < r.conf or not np.isfinite(tr.raw).all():
             return True
-        iod_old = float(self.lm.layout.norm_distance(old))
-        iod_new = float(self.lm.layout.norm_distance(new))
-        if iod_old > 0 and abs(iod_new / iod_old - 1.0) > r.iod_change:
+        if old_iod > 0 and abs(tr.iod / old_iod - 1.0) > r.iod_change:
             return True
         near_edge = (in_crop < r.edge) | (in_crop > 1.0 - r.edge)
         return float(near_edge.any(axis=1).mean()) > r.edge_share
+
+    def _restart(self, tr: Track, points: np.ndarray, conf: np.ndarray) -> None:
+        """Set a track's points (a new or re-detected face), with their box, score and eye distance."""
+        tr.raw, tr.conf, tr.box, tr.score = points, conf, points_box(points), float(conf.mean())
+        tr.iod = float(self.lm.layout.norm_distance(points))
 
     def _start(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, calibration) -> list[tuple]:
         pts, conf = self.lm.landmarks_for_boxes(image, boxes, calibration=calibration)
@@ -189,7 +199,8 @@ class Tracker:
                                  getattr(det, "landmark_box", None))
         if float(np.mean(c)) < self.min_conf or not self.lm.confirmed([dets[k].score], c[None])[0]:
             return False
-        tr.raw, tr.conf, tr.filter, tr.age = p, c, None, 0
+        self._restart(tr, p, c)
+        tr.filter, tr.age = None, 0
         tr.redetections += 1
         self.redetections += 1
         return True
@@ -220,7 +231,7 @@ class Tracker:
         """Start tracks for boxes that are not a face already followed."""
         if not len(boxes):
             return
-        tracked = np.array([points_box(tr.raw) for tr in self.tracks]).reshape(-1, 4)  # this frame's places
+        tracked = np.array([tr.box for tr in self.tracks]).reshape(-1, 4)  # this frame's places
         new = []
         for b, s in zip(boxes, scores):
             c = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
@@ -236,15 +247,18 @@ class Tracker:
             detected = calibration is not None  # given boxes are taken as faces; detections may be proposals
             if float(np.mean(c)) < self.min_conf or (detected and not self.lm.confirmed([s], c[None])[0]):
                 continue
-            self.tracks.append(Track(self._next_id, p, c, points_box(p), float(np.mean(c))))
+            track = Track(self._next_id, p, c, points_box(p), float(np.mean(c)))
+            self._restart(track, p, c)
+            self.tracks.append(track)
             self._next_id += 1
 
     def _dedupe(self) -> None:
         """Two tracks on one face (after a re-detection): keep the older."""
+        if len(self.tracks) < 2:
+            return
         keep: list[Track] = []
         for tr in sorted(self.tracks, key=lambda t: t.id):
-            b = points_box(tr.raw)
-            if all(box_iou(b, points_box(k.raw)[None])[0] < 0.5 for k in keep):
+            if not keep or box_iou(tr.box, np.array([k.box for k in keep])).max() < 0.5:
                 keep.append(tr)
         self.tracks = keep
 
@@ -257,8 +271,8 @@ class Tracker:
         # 1) follow; re-detect drifting tracks at once; end the ones that cannot be found again
         for tr in self._follow(image):
             if not self._redetect(image, tr):
-                tr.conf = np.zeros_like(tr.conf)  # ends below: a drifting track is not reported
-        self.tracks = [tr for tr in self.tracks if float(np.mean(tr.conf)) >= self.min_conf]
+                tr.score = 0.0  # ends below: a drifting track is not reported
+        self.tracks = [tr for tr in self.tracks if tr.score >= self.min_conf]
         self._dedupe()
         # 2) new faces: given boxes, the scan's share of this frame, or a periodic detection
         if boxes is not None:
@@ -272,7 +286,6 @@ class Tracker:
         # 3) box and score from the landmarks; smooth in face-size units and report
         faces = []
         for tr in self.tracks:
-            tr.box, tr.score = points_box(tr.raw), float(np.mean(tr.conf))
             pts = tr.raw
             if self.smooth:
                 if tr.filter is None:

@@ -241,17 +241,21 @@ PROPOSAL_SCORE = 0.2
 
 
 def as_detector(spec: str | Callable | None, min_face_size: float | None = None,
-                proposals: bool = False) -> Callable:
+                proposals: bool = False, threads: int | None = None) -> Callable:
     """A detector from a registry name, an existing callable, or None (the default).
 
-    `min_face_size` (pixels) steers a named detector that searches by face size (BlazeFace's
-    pyramid, Haar's smallest window); `proposals` asks a named detector that can for
-    low-scoring detections too, for the landmark pipeline to confirm; a callable is used as it is.
+    `min_face_size` (pixels; None or 0: the detector's own default) steers a named detector that
+    searches by face size (BlazeFace's pyramid, Haar's smallest window); `proposals` asks a named
+    detector that can for low-scoring detections too, for the landmark pipeline to confirm;
+    `threads` goes to a named detector that runs a network (the landmark model's count, so
+    `--threads` holds for the whole pipeline); a callable is used as it is.
     """
     if spec is None:
         spec = DEFAULT_DETECTOR
     if isinstance(spec, str):
         kw: dict[str, Any] = {}
+        if threads and accepts_option(spec, "threads"):
+            kw["threads"] = int(threads)
         if min_face_size and accepts_option(spec, "min_face_size"):
             kw["min_face_size"] = max(float(min_face_size), 4.0) if spec != "haar" else int(round(min_face_size))
         if proposals and spec.startswith("blazeface") and spec != "blazeface-short":

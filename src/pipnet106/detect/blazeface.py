@@ -48,7 +48,8 @@ class ModelSpec:
     """Default minimum score. MediaPipe uses 0.5 (short) and 0.6 (full); on our 24
     test photos 0.5 for full added 24 more small faces, all real, and no false alarm."""
     min_face: float
-    """Default smallest face (source pixels) looked for with a pyramid of windows (0 = whole image only)."""
+    """Default smallest face (source pixels) looked for with a pyramid of windows (0 = whole image only);
+    on photos larger than 1.44 megapixels the default grows with the photo (`MIN_FACE_SHARE`)."""
 
 
 MODELS = {
@@ -137,12 +138,9 @@ class _Runner:
         if engine == "onnxruntime":
             import onnxruntime as ort
 
-            so = ort.SessionOptions()
-            if threads:
-                so.intra_op_num_threads = threads
-                so.inter_op_num_threads = 1
-            so.log_severity_level = 3
-            self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            from ..backends import ort_session_options  # the landmark model's settings (no spinning between runs)
+
+            self.sess = ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
         else:
             self.net = cv2.dnn.readNetFromONNX(str(path))
             self.out_names = list(self.net.getUnconnectedOutLayersNames())
@@ -241,6 +239,22 @@ LEVEL_RATIO = 3.0
 LEVEL_RATIO times that in its input; bigger faces are found whole at the next, coarser level."""
 
 
+MIN_FACE_SHARE = 0.02
+"""Default smallest face as a share of the photo's size, sqrt(width * height), above the model's
+`min_face` floor (`auto_min_face`): 24 px up to 1.44 megapixels (every shared photo, the 1600x898
+crowd 17.jpg included), 52 px on 3024x2270, 70 px on a 12-megapixel 4032x3024 phone photo. The
+pyramid's cost grows with area / min face^2, so above 1.44 megapixels it stays at that of a
+1.44-megapixel photo (30 network runs on 4032x3024 against 251 at a fixed 24 px, 14 on 1024x768),
+and a face's skin texture, magnified on a big photo, is no longer searched for 20-px faces.
+Measured in benchmarks/detect_phone_photos.py (README, "Small faces")."""
+
+
+def auto_min_face(width: int, height: int, floor: float) -> float:
+    """The default smallest face on a `width` x `height` photo: `MIN_FACE_SHARE` of sqrt(width *
+    height), never below `floor` (the model's `min_face`; 0 stays 0: whole image only)."""
+    return max(float(floor), MIN_FACE_SHARE * math.sqrt(width * height)) if floor else 0.0
+
+
 FIT_SLACK = 0.05
 """A pyramid level may be up to this much coarser than `FACE_INPUT_PX` asks when that saves a row or
 column of windows (`_fitted_tile`): 17 -> 14 runs on a 1024x768 photo, recall unchanged (README)."""
@@ -308,7 +322,9 @@ class BlazeFaceDetector:
         1/13 of the long side and up; for smaller faces the image is also cut into overlapping
         windows at one or more finer scales. Cost grows with (image area / min_face_size^2):
         on a 1024x768 photo, 24 px takes 14 runs of the network, 40 px 8, 80 px 2.
-        None (default): the model's default (full: 24 px; short: no windows).
+        None or "auto" (default): the model's default, relative to each photo (`auto_min_face`;
+        full: 24 px up to 1.44 megapixels, then `MIN_FACE_SHARE` of sqrt(width * height), 70 px on
+        a 12-megapixel photo; short: no windows).
     tile: legacy fixed window side (source pixels) instead of `min_face_size`; 0 = whole
         image only.
     max_tiles: cap on windows per pyramid level (larger photos then get proportionally larger
@@ -332,14 +348,16 @@ class BlazeFaceDetector:
     on 560 held-out real faces (teacher labels); residual std 0.066, 0.029, 0.061, 0.061."""
 
     def __init__(self, model: str = "full", score_threshold: float | None = None, nms_iou: float = 0.3,
-                 min_face_size: float | None = None, tile: int | None = None, max_tiles: int = 400,
+                 min_face_size: float | str | None = None, tile: int | None = None, max_tiles: int = 400,
                  engine: str = "auto", threads: int | None = None, proposals: float | None = None) -> None:
         if model not in MODELS:
             raise UserError(f"blazeface model must be one of {', '.join(MODELS)}, got '{model}'")
         if tile and tile < 64:
             raise UserError(f"blazeface tile must be at least 64 pixels (or 0 for none), got {tile}")
-        if min_face_size is not None and not (math.isfinite(min_face_size) and min_face_size >= 4):
-            raise UserError(f"blazeface min_face_size must be at least 4 pixels, got {min_face_size}")
+        self.auto_min_face = min_face_size is None or min_face_size == "auto"
+        if not self.auto_min_face and not (isinstance(min_face_size, (int, float)) and math.isfinite(min_face_size)
+                                           and min_face_size >= 4):
+            raise UserError(f"blazeface min_face_size must be 'auto' or at least 4 pixels, got {min_face_size!r}")
         self.model = model
         self.spec = MODELS[model]
         self.score_threshold = self.spec.score_threshold if score_threshold is None else float(score_threshold)
@@ -353,7 +371,8 @@ class BlazeFaceDetector:
         """(score below which a detection is a proposal, mean landmark confidence it needs), or None."""
         self.nms_iou = float(nms_iou)
         self.tile = None if tile is None else int(tile)
-        self.min_face_size = self.spec.min_face if min_face_size is None else float(min_face_size)
+        self.min_face_size = self.spec.min_face if self.auto_min_face else float(min_face_size)
+        """The smallest face looked for; with `auto_min_face` the floor of `min_face_for`."""
         if max_tiles < 1:
             raise UserError(f"blazeface max_tiles must be at least 1, got {max_tiles}")
         self.max_tiles = int(max_tiles)
@@ -368,9 +387,14 @@ class BlazeFaceDetector:
         if self.tile is not None:  # fixed windows (the former behaviour)
             wins = self.windows(width, height)
             return ([Level(size / self.tile, tuple(wins))] if wins else []) + [Level(size / max(width, height), ())]
-        if not self.min_face_size:
+        smallest = self.min_face_for(width, height)
+        if not smallest:
             return [Level(size / max(width, height), ())]
-        return scale_plan(width, height, size, self.min_face_size, max_windows=self.max_tiles)
+        return scale_plan(width, height, size, smallest, max_windows=self.max_tiles)
+
+    def min_face_for(self, width: int, height: int) -> float:
+        """The smallest face (source pixels) looked for on a `width` x `height` image."""
+        return auto_min_face(width, height, self.min_face_size) if self.auto_min_face else self.min_face_size
 
     def runs(self, width: int, height: int) -> int:
         """Network runs for one image of this size (the cost of `__call__`)."""
@@ -448,13 +472,46 @@ class BlazeFaceDetector:
                 out.append(Detection(box, sc, k))
         return out
 
+    def halvings(self, width: int, height: int) -> int:
+        """How often a `width` x `height` photo is first halved (exact 2x2 means, `_halve`) before its
+        pyramid is built: as often as the copy stays at least as fine as the finest level needs.
+        Each level's area filter then reads a quarter of the pixels per halving: on a 12-megapixel
+        photo the four levels' filters take about 170 ms from the photo itself and 25 from its
+        quarter-size copy. 0 for every photo up to 1.44 megapixels at the default minimum face."""
+        smallest = 0.0 if self.tile is not None else self.min_face_for(width, height)
+        if not smallest:
+            return 0
+        finest = max(FACE_INPUT_PX / smallest, self.spec.size / max(width, height))  # the finest level's shrink
+        return max(0, int(math.floor(math.log2(1.0 / finest) + 1e-9)))
+
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         image = check_image(image_bgr)
         h, w = image.shape[:2]
+        n = self.halvings(w, h)
+        if n:  # the same pyramid, on a copy 2**n times smaller: boxes and keypoints scale back exactly
+            small = _halve(image, n)
+            plan = scale_plan(small.shape[1], small.shape[0], self.spec.size, self.min_face_for(w, h) / 2 ** n,
+                              max_windows=self.max_tiles)
+        else:
+            small, plan = image, self.plan(w, h)
         dets: list[Detection] = []
-        for level in self.plan(w, h):
-            dets += self.detect_level(image, level)
+        for level in plan:
+            dets += self.detect_level(small, level)
+        if n:
+            k = float(2 ** n)
+            dets = [Detection(d.box * k, d.score, None if d.keypoints is None else d.keypoints * k) for d in dets]
         return finish(drop_nested(nms(dets, self.nms_iou, weighted=True)), image, self.min_score)
+
+
+def _halve(image: np.ndarray, n: int) -> np.ndarray:
+    """The image shrunk 2**n times by n rounds of exact 2x2 means (an odd last row or column is
+    repeated): pixel j of the result covers source pixels [j * 2**n, (j + 1) * 2**n)."""
+    for _ in range(n):
+        h, w = image.shape[:2]
+        if h % 2 or w % 2:
+            image = cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return image
 
 
 def _fills_photo(box: np.ndarray, width: int, height: int) -> bool:
