@@ -30,7 +30,9 @@ between two runs competed with a spinning thread for the same cores: at 2 thread
 `pipnet106 bench` measured the pipeline at 6.8-7.0 ms per face for networks of 2.1-6.4 ms.
 `force_spinning_stop` keeps the spinning inside a run, where it speeds up the many short
 operators (turning it off altogether, `session.intra_op.allow_spinning` 0, made the network itself
-20-50% slower at 2 threads), and stops it when the run returns (benchmarks/pipeline_overhead.py)."""
+10-50% slower at 2 threads), and stops it when the run returns. On a loaded 2-core machine the
+2-thread network then took 7-9 instead of 10-13 ms per face, and a tracked face with the detector's
+scan 17 instead of 26-31 ms per frame (benchmarks/pipeline_overhead.py; README, "Speed")."""
 
 
 def ort_session_options(threads: int | None = None):

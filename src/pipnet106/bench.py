@@ -5,8 +5,10 @@ its int8 export when the package ships one; or e.g. `--weights m.onnx m_int8.onn
   network   the backend call on ready crops (preprocessing + network + decoding)
   pipeline  crop from boxes + network + mapping back to source pixels, per face
   detector  the face detector on the whole demo photo, per image
-at batch 1 and 8 and 1 and 2 threads. For the bare network without
-preprocessing/decoding and other architectures, see benchmarks/infer_speed.py.
+at batch 1 and 8 and 1 and 2 threads (the detector, too, runs on that many threads).
+`overhead` is pipeline / network - 1. For the bare network without preprocessing/decoding and
+other architectures, see benchmarks/infer_speed.py; for the overhead before and after a change,
+and in a one-face video loop, benchmarks/pipeline_overhead.py.
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ def race(fns: dict, repeats: int, warmup: int = 3, block: int = 1) -> dict[str, 
     shared machine hits every contender alike; compare their ratios.
 
     With `block` > 1 each turn is `block` calls of which the first is not timed: thread pools of
-    different runtimes (onnxruntime spins its threads after a call, OpenMP too) then do not slow
-    the next contender down, which on 2 cores would otherwise dominate.
+    different runtimes (onnxruntime's spin after a call unless the session stops them, as the
+    package's sessions do, `backends.ORT_CONFIG`; OpenMP's, e.g. PyTorch's, spin too) then do not
+    slow the next contender down, which on 2 cores would otherwise dominate.
     """
     for _ in range(warmup):
         for fn in fns.values():

@@ -129,11 +129,13 @@ class Tracker:
 
         Each track's crop, box, mean confidence and eye distance are worked out once per frame (they
         are this loop's only cost besides the network: one face of a video call)."""
-        from .crop import crop_from_points
+        from .crop import box_transform, square_box
 
         if not self.tracks:
             return []
-        crops = [crop_from_points(tr.raw, self.lm.size, self.lm.enlarge) for tr in self.tracks]
+        # the training crop from each track's points (`crop.crop_from_points`); `tr.box` is already
+        # their box: every track enters a frame with box = points_box(raw) (`_restart` and below)
+        crops = [box_transform(square_box(tr.box, self.lm.enlarge), self.lm.size) for tr in self.tracks]
         pts, conf = self.lm.landmarks_in_crops(image, crops)
         drifting = []
         for tr, t, p, c in zip(self.tracks, crops, pts, conf):
