@@ -139,7 +139,8 @@ def print_tables(rows: dict, summary: dict) -> None:
             t = summary[key][c]
             print(f"| {key} | {c} | {t['faces']} | {t['reliable']} | {t['recall_24']:.3f} "
                   f"({t['found_24']}/{t['truth_faces_24']}) | {t['recall_all']:.3f} ({t['found']}/{t['truth_faces']}) "
-                  f"| {t['false_alarms']} | {t['runs_mean']} | {t['predict_ms_mean']:.0f} | {t['detect_ms_mean']:.0f} |")
+                  f"| {t['false_alarms']} | {t['runs_mean']} | {t['predict_ms_mean']:.0f} | "
+                  f"{t['detect_ms_mean']:.0f} |")
     for c in CONFIGS:
         print(f"{c}: phone copy / original, mean predict time {summary['phone_vs_original'][c]:.2f}x")
 

@@ -128,7 +128,8 @@ def summarize(passes: dict[str, list[list[dict]]]) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     trees = list(dict.fromkeys(r["tree"] for r in rows))
-    print("| kind | model | threads | batch | " + " | ".join(f"{t}: network / pipeline ms, overhead" for t in trees) + " |")
+    print("| kind | model | threads | batch | "
+          + " | ".join(f"{t}: network / pipeline ms, overhead" for t in trees) + " |")
     print("|---|---|---|---|" + "---|" * len(trees))
     seen = []
     for r in rows:

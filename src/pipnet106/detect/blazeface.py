@@ -140,7 +140,8 @@ class _Runner:
 
             from ..backends import ort_session_options  # the landmark model's settings (no spinning between runs)
 
-            self.sess = ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
+            self.sess = ort.InferenceSession(str(path), ort_session_options(threads),
+                                             providers=["CPUExecutionProvider"])
         else:
             self.net = cv2.dnn.readNetFromONNX(str(path))
             self.out_names = list(self.net.getUnconnectedOutLayersNames())
