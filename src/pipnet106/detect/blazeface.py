@@ -18,6 +18,7 @@ run as its own letterboxed input, so a face keeps enough input pixels.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -355,9 +356,9 @@ class BlazeFaceDetector:
             raise UserError(f"blazeface model must be one of {', '.join(MODELS)}, got '{model}'")
         if tile and tile < 64:
             raise UserError(f"blazeface tile must be at least 64 pixels (or 0 for none), got {tile}")
-        self.auto_min_face = min_face_size is None or min_face_size == "auto"
-        if not self.auto_min_face and not (isinstance(min_face_size, (int, float)) and math.isfinite(min_face_size)
-                                           and min_face_size >= 4):
+        self.auto_min_face = min_face_size is None or (isinstance(min_face_size, str) and min_face_size == "auto")
+        number = isinstance(min_face_size, numbers.Real) and not isinstance(min_face_size, bool)
+        if not self.auto_min_face and not (number and math.isfinite(min_face_size) and min_face_size >= 4):
             raise UserError(f"blazeface min_face_size must be 'auto' or at least 4 pixels, got {min_face_size!r}")
         self.model = model
         self.spec = MODELS[model]
