@@ -45,13 +45,24 @@ export class FrameGrabber {
     this.path = typeof VideoFrame === 'function' ? 'VideoFrame' : 'canvas';
     this.ctx = null;
     this.copyMs = 0; this.convertMs = 0; this.frames = 0;  // where a grab's time goes
+    // frames the video has shown (its frame callbacks), for the canvas path's "is this frame new?"
+    this.presented = 0; this.taken = -1;
+    if (video.requestVideoFrameCallback) {
+      const tick = (_, meta) => { this.presented = meta.presentedFrames; video.requestVideoFrameCallback(tick); };
+      video.requestVideoFrameCallback(tick);
+    } else {
+      this.presented = NaN;  // never equal: every grab counts as new
+    }
   }
 
-  /** This frame as {img (BGR for the pipeline), rgba (to show)}; both buffers are reused. */
-  async grab() {
+  /** This frame as {img (BGR for the pipeline), rgba (to show)}; both buffers are reused. With
+   *  `newOnly`, null when the video still shows the frame grabbed last time. */
+  async grab(newOnly = false) {
     if (this.path === 'VideoFrame') {
       const frame = new VideoFrame(this.video);
       try {
+        if (newOnly && frame.timestamp === this.lastTimestamp) return null;
+        this.lastTimestamp = frame.timestamp;
         if (['NV12', 'I420', 'RGBA', 'RGBX', 'BGRA', 'BGRX'].includes(frame.format) && frame.codedWidth >= this.width) {
           const size = frame.allocationSize();
           if (!this.buf || this.buf.length !== size) this.buf = new Uint8Array(size);
@@ -67,6 +78,8 @@ export class FrameGrabber {
         frame.close();
       }
     }
+    if (newOnly && this.presented === this.taken) return null;
+    this.taken = this.presented;
     if (!this.ctx) this.ctx = new OffscreenCanvas(this.width, this.height).getContext('2d', { willReadFrequently: true });
     this.ctx.drawImage(this.video, 0, 0, this.width, this.height);
     this.rgba = this.ctx.getImageData(0, 0, this.width, this.height).data;
