@@ -470,6 +470,9 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     model = build_model(cfg, layout=layout, warn_scratch=state is None and init_ck is None).to(device)
     if init_ck is not None:
         log(init_from(model, init_ck, init_path, layout, nb))
+        if not cfg.warmup_steps:
+            log("note: warmup_steps 0: Adam's first steps move every weight by about lr, which can wreck a "
+                "trained model at once; configs/finetune_starter.yaml warms up over 100 steps")
     decoder = Decoder(reverse_index(nb), cfg.num_nb).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.decay_epochs, cfg.decay_gamma)
