@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
 import { build, findAssets } from './build.mjs';
+import { CropTransform, resizeArea, subImage } from '../src/crop.js';
 import { serve } from './serve.mjs';
 
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,6 +80,27 @@ function pythonReference(py, photo) {
   const clip = path.join(OUT, 'clip.y4m');
   run(py, [path.join(WEB, 'scripts', 'make_clip.py'), photo, ...f0.map(String), clip], { name: 'make_clip.py' });
   return { json, clip };
+}
+
+/** The page's crop rule against the package's bytes (scripts/crop_golden.py): every crop and
+ *  resize byte-identical, so a face gives the network the same input in both. */
+function cropParity(py) {
+  const dir = path.join(OUT, 'golden');
+  run(py, [path.join(WEB, 'scripts', 'crop_golden.py'), dir], { name: 'crop_golden.py' });
+  const cases = JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8'));
+  const img = { data: new Uint8Array(fs.readFileSync(path.join(dir, 'image.bin'))), width: cases.image[0], height: cases.image[1] };
+  const differ = (mine, file) => {
+    const ref = fs.readFileSync(path.join(dir, file));
+    let n = mine.length === ref.length ? 0 : Math.max(mine.length, ref.length);
+    for (let i = 0; i < Math.min(mine.length, ref.length); i++) if (mine[i] !== ref[i]) n++;
+    return n;
+  };
+  let bad = 0, total = 0;
+  for (const [s, ox, oy, size, file] of cases.crops) { bad += differ(new CropTransform(s, ox, oy, size).apply(img), file); total++; }
+  const even = subImage(img, 0, 0, 435, 300);
+  for (const [w, h, file] of cases.resizes) { bad += differ(resizeArea(even, w, h).data, file); total++; }
+  bad += differ(resizeArea(subImage(img, 0, 0, cases.half[0], cases.half[1]), 217, 150).data, cases.half[2]); total++;
+  check(bad === 0, `crop rule: ${total} crops and resizes byte-identical to the package's (${bad} bytes differ)`);
 }
 
 async function launch(chromium, extra = []) {
@@ -252,9 +274,11 @@ async function main() {
   const dist = build();
   console.log(`built ${path.relative(REPO, dist)}; Python reference with ${a.python}`);
   const ref = pythonReference(a.python, photo);
+  cropParity(a.python);
   const { server, url } = await serve(dist, { port: 0, mounts: { '/test-data/': OUT } });
   const version = spawnSync(a.chromium, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const result = { chromium: version, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, seconds_per_run: a.seconds, retouch: RETOUCH, photo: null, live: [], webgpu: null };
+  const result = { chromium: version, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, load_1m_at_start: os.loadavg()[0],
+    seconds_per_run: a.seconds, warmup_seconds: a.warmup, clip: '640x480, 30 frames/s, one face (scripts/make_clip.py)', retouch: RETOUCH, photo: null, live: [], webgpu: null };
   try {
     // 1) photo: parity with Python, both retouch previews (canvas: what a browser without a GPU
     //    uses; WebGL2: the GPU path, here on SwiftShader), screenshot
@@ -291,7 +315,7 @@ async function main() {
     const cam = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${ref.clip}`];
     b = await launch(a.chromium, [...NO_GPU_FLAGS, ...cam]);
     try {
-      for (const [label, q] of [['wasm 2 threads', '&threads=2'], ['wasm 1 thread', '&threads=1'], ['wasm 2 threads, WebGL2 preview', '&threads=2&render=webgl']]) {
+      for (const [label, q] of [['wasm 1 thread (default here)', ''], ['wasm 2 threads', '&threads=2'], ['wasm 1 thread, WebGL2 preview', '&render=webgl']]) {
         result.live.push({ label, ...(await liveTest(b.browser, url, a.seconds, a.warmup, `camera ${label}`, q)) });
       }
     } finally { await b.close(); }
@@ -323,7 +347,7 @@ async function main() {
   writeJson(path.join(REPO, 'benchmarks', 'results', 'web_speed.json'), result);
   console.log(`\nlive loop, one face at ${result.live[0]?.width}x${result.live[0]?.height}, fake camera at 30 frames/s, ${a.seconds} s per run after ${a.warmup} s of warm-up (ms: per frame, mean)`);
   console.log(table(result.live));
-  const r2 = result.live.find((r) => r.label === 'wasm 2 threads'), r1 = result.live.find((r) => r.label === 'wasm 1 thread');
+  const r2 = result.live.find((r) => r.label === 'wasm 2 threads'), r1 = result.live[0];
   if (r1 && r2) console.log(`landmark network, 1 thread / 2 threads (same run): ${(r1.trackSplit.landmarkNetMs / r2.trackSplit.landmarkNetMs).toFixed(2)}x`);
   console.log(`-> benchmarks/results/web_speed.json`);
   console.log(`\ntest-web: ${passed} passed, ${failures.length} failed`);

@@ -201,6 +201,9 @@ async function startCamera() {
     const t1 = now();
     const faces = await tracker.update(img, video.currentTime);
     const t2 = now();
+    // WebGL draws once per rendering step: a loop that never lets one happen (a new frame always
+    // ready) made headless Chromium's WebGL stall and the page crash within seconds
+    if (state.renderer instanceof Renderer) await new Promise((r) => requestAnimationFrame(r));
     const d = draw(rgba, width, height, faces, false);
     state.renderer.sync();
     const t3 = now();
