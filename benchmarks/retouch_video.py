@@ -27,8 +27,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipnet106.fileio import atomic_write_json  # noqa: E402
-from pipnet106.predict import STARTER_ONNX, Landmarker  # noqa: E402
-from pipnet106.retouch import PRESETS, face_field  # noqa: E402
+from pipnet106.infer.landmarker import STARTER_ONNX, Landmarker  # noqa: E402
+from pipnet106.retouch import PRESETS  # noqa: E402
+from pipnet106.retouch.warp import face_field
 from pipnet106.retouch.video import VideoRetoucher, field_shimmer  # noqa: E402
 from retouch_speed import portrait  # noqa: E402  (this folder: the same portrait as the speed benchmark)
 
@@ -89,7 +90,7 @@ def main() -> None:
     scan = {"scan_frames": 10}
     rows = [run(lm, frames, s, adj) for s in (False, True)] + [run(lm, frames, True, adj, scan)]
     # peer in the same run: the same tracking without any retouching
-    from pipnet106.video import Tracker
+    from pipnet106.infer.video import Tracker
 
     tr = Tracker(lm, smooth=True, **periodic)
     c0, t0 = time.process_time(), time.perf_counter()

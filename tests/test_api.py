@@ -24,7 +24,7 @@ def test_top_level_api_is_lazy_and_torch_free():
     out = _run(f"""
 import sys
 import pipnet106
-heavy = [m for m in ('torch', 'cv2', 'onnxruntime', 'pipnet106.predict') if m in sys.modules]
+heavy = [m for m in ('torch', 'cv2', 'onnxruntime', 'pipnet106.infer.landmarker') if m in sys.modules]
 from pipnet106 import Face, Landmarker
 faces = Landmarker.default().predict({str(GROUP)!r})
 assert all(isinstance(f, Face) for f in faces)
@@ -63,12 +63,12 @@ def test_unknown_top_level_name_is_an_attribute_error():
     assert {"Face", "Landmarker"} <= set(dir(pipnet106))
 
 
-def test_api_modules_hold_no_cli_code():
-    import pipnet106.predict as api
-    from pipnet106.cli import COMMANDS
+def test_every_command_lives_in_cli_and_uses_the_public_class():
+    import pipnet106.infer.landmarker as api
+    from pipnet106.cli.main import COMMANDS
 
+    assert all(module == name or (name, module) == ("eval", "eval") for name, (module, _) in COMMANDS.items())
     assert not hasattr(api, "register") and not hasattr(api, "run")
-    assert COMMANDS["predict"][0] == "commands.predict"
-    from pipnet106.commands import predict as cmd
+    from pipnet106.cli import predict as cmd
 
     assert cmd.Landmarker is pipnet106.Landmarker is api.Landmarker

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipnet106 import augment, synth
+from pipnet106.data import augment
+from pipnet106.synth import faces as synth
 from pipnet106.config import Config
 from pipnet106.layout import LAPA106
 
@@ -297,7 +298,7 @@ def test_augmenter_float32_points_and_defaults(face):
 
 def test_jpeg_and_low_resolution_keep_geometry():
     """Both only degrade appearance: a bright square stays where it was, the image changes."""
-    from pipnet106.augment import jpeg, low_resolution
+    from pipnet106.data.augment import jpeg, low_resolution
 
     img = np.full((64, 64, 3), 40, np.uint8)
     img[20:36, 28:44] = 220
@@ -312,7 +313,7 @@ def test_jpeg_and_low_resolution_keep_geometry():
 
 def test_new_steps_off_by_default_keep_old_augmentations():
     """jpeg_prob / lowres_prob default to 0; switched on they change pixels, never the points."""
-    from pipnet106.augment import Augmenter
+    from pipnet106.data.augment import Augmenter
     from pipnet106.config import Config
 
     img = np.random.default_rng(1).integers(0, 256, (48, 48, 3), dtype=np.uint8)

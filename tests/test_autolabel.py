@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipnet106 import autolabel
+from pipnet106.teacher import autolabel
 from pipnet106.cli import main
 
 
@@ -21,7 +21,9 @@ def test_autolabel_without_teacher_is_one_line(tmp_path, monkeypatch, capsys):
 
     if importlib.util.find_spec("mediapipe") is not None:
         pytest.skip("this environment has the teacher")
-    monkeypatch.setattr(autolabel, "_teacher_python", lambda: None)
+    from pipnet106.cli import autolabel as autolabel_cmd
+
+    monkeypatch.setattr(autolabel_cmd, "teacher_python", lambda: None)
     (tmp_path / "src").mkdir()
     assert main(["autolabel", str(tmp_path / "src"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -42,7 +44,7 @@ from pipnet106.layout import LAPA106  # noqa: E402
 
 def _symmetric_face(cx=50.0, cy=60.0, scale=30.0) -> np.ndarray:
     """The pose module's 3-D mean face seen from the front: symmetric under the flip map, yaw 0."""
-    from pipnet106.pose import reference_3d
+    from pipnet106.infer.pose import reference_3d
 
     p = reference_3d()[:, :2]
     return p / np.ptp(p[:, 0]) * 2 * scale + (cx, cy)
@@ -56,7 +58,7 @@ def test_symmetric_face_is_its_own_mirror():
 def test_pose_buckets_and_record():
     assert [autolabel.pose_bucket(y) for y in (5, -30, 60, -90, None, float("nan"))] == \
         ["frontal", "three_quarter", "profile", "profile", "unknown", "unknown"]
-    from pipnet106.pose import head_pose
+    from pipnet106.infer.pose import head_pose
 
     p = _symmetric_face()
     f = autolabel.combine_runs([p], [p], 100, 120)[0]

@@ -21,8 +21,8 @@ from pipnet106.cli import main
 from pipnet106.crop import CropTransform
 from pipnet106.errors import SampleError, UserError
 from pipnet106.fileio import read_image
-from pipnet106.formats import read_list
-from pipnet106.synth import format_points, render_face
+from pipnet106.data.formats import read_list
+from pipnet106.synth.faces import format_points, render_face
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAIR = FIXTURES / "pair2.jpg"  # 2 faces
@@ -92,11 +92,11 @@ def cmyk_jpeg(path: Path, bgr: np.ndarray) -> None:
 
 def tiny_checkpoint(path: Path, layout: str) -> Path:
     """An untrained 64-px checkpoint of `layout` (enough to load, predict, evaluate, export)."""
-    from pipnet106.checkpoint import make_checkpoint
+    from pipnet106.models.checkpoint import make_checkpoint
     from pipnet106.config import Config
     from pipnet106.fileio import atomic_torch_save
     from pipnet106.layout import get_layout
-    from pipnet106.meanface import neighbors
+    from pipnet106.data.meanface import neighbors
     from pipnet106.models import build_model
 
     cfg = Config(layout=layout, input_size=64, width=320, num_nb=4)
@@ -327,8 +327,8 @@ def test_prepare_missing_source(tmp_path, capfd):
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
-    from pipnet106.prepare import prepare
-    from pipnet106.synth import generate_dataset
+    from pipnet106.data.prepare import prepare
+    from pipnet106.synth.faces import generate_dataset
 
     root = tmp_path_factory.mktemp("kit")
     generate_dataset(root / "src", 8, seed=1, size_range=(96, 128))
@@ -402,7 +402,7 @@ def test_export_missing_weights(tmp_path, capfd):
 
 @pytest.mark.torch
 def test_export_an_onnx_file_as_weights(tmp_path, capfd):
-    from pipnet106.predict import STARTER_ONNX
+    from pipnet106.constants import STARTER_ONNX
 
     one_line_error(["export", "--weights", str(STARTER_ONNX), "--out", str(tmp_path / "m.onnx")], capfd,
                    "starter.onnx")
@@ -422,7 +422,7 @@ def test_export_into_unwritable_place(kit, tmp_path, capfd):
 # ---------------------------------------------------------------- predict
 
 def test_predict_corrupt_onnx(tmp_path, capfd):
-    from pipnet106.predict import STARTER_ONNX
+    from pipnet106.constants import STARTER_ONNX
 
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(STARTER_ONNX.read_bytes()[:50_000])
@@ -500,7 +500,7 @@ def test_predict_non_ascii_and_exif_rotated_photo(tmp_path):
     assert main(["predict", str(folder / "été.jpg"), "--out", str(tmp_path / "о")]) == 0
     rec = json.loads((tmp_path / "о" / "été.json").read_text())
     assert (rec["width"], rec["height"]) == (upright.shape[1], upright.shape[0])
-    from pipnet106.predict import Landmarker
+    from pipnet106.infer.landmarker import Landmarker
 
     ref = sorted(Landmarker.default().predict(upright), key=lambda f: f.box[0])
     got = sorted(rec["faces"], key=lambda f: f["box"][0])
@@ -513,7 +513,7 @@ def test_predict_non_ascii_and_exif_rotated_photo(tmp_path):
 
 @pytest.fixture(scope="module")
 def lm():
-    from pipnet106.predict import Landmarker
+    from pipnet106.infer.landmarker import Landmarker
 
     return Landmarker.default()
 
@@ -532,7 +532,7 @@ def test_api_decompression_bomb(lm, tmp_path):
 
 
 def test_api_corrupt_onnx(tmp_path):
-    from pipnet106.predict import Landmarker
+    from pipnet106.infer.landmarker import Landmarker
 
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07" + os.urandom(300))

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from pipnet106.batch import BatchPredictor, read_shards, shard_name  # noqa: E402
+from pipnet106.infer.batch import BatchPredictor, read_shards, shard_name  # noqa: E402
 from pipnet106.cli import main  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,12 +12,12 @@ import pytest
 
 from pipnet106.cli import main
 from pipnet106.errors import UserError
-from pipnet106.prepare import prepare
-from pipnet106.synth import render_face
+from pipnet106.data.prepare import prepare
+from pipnet106.synth.faces import render_face
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIR = ROOT / "tests" / "fixtures" / "pair2.jpg"
-STARTER_PT = ROOT / "src" / "pipnet106" / "assets" / "starter.pt"
+from pipnet106.constants import STARTER_PT
 
 
 def _usage_error(argv: list[str], capsys, command: str) -> str:

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipnet106.decode import Decoder, decode
-from pipnet106.loss import pip_loss
-from pipnet106.meanface import neighbors, reverse_index
-from pipnet106.targets import encode
+from pipnet106.models.decode import Decoder, decode
+from pipnet106.models.loss import pip_loss
+from pipnet106.data.meanface import neighbors, reverse_index
+from pipnet106.data.targets import encode
 
 N, K = 106, 10
 

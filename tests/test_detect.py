@@ -20,7 +20,7 @@ from pipnet106.errors import SampleError, UserError
 from pipnet106.fileio import read_image
 
 FIX = Path(__file__).parent / "fixtures"
-ASSETS = Path(bf.__file__).resolve().parent.parent / "assets"
+from pipnet106.constants import ASSETS
 
 
 @pytest.fixture(scope="module")

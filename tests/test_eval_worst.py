@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("torch")
 
 from pipnet106.crop import CropTransform  # noqa: E402
-from pipnet106.evaluate import WORST_MIN_SIDE, evaluate, source_region  # noqa: E402
+from pipnet106.train.evaluate import WORST_MIN_SIDE, evaluate, source_region  # noqa: E402
 from pipnet106.fileio import read_image  # noqa: E402
-from pipnet106.prepare import prepare  # noqa: E402
-from pipnet106.synth import generate_dataset  # noqa: E402
+from pipnet106.data.prepare import prepare  # noqa: E402
+from pipnet106.synth.faces import generate_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")

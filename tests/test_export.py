@@ -16,18 +16,20 @@ import torch.nn as nn
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from pipnet106 import export as export_mod, synth  # noqa: E402
-from pipnet106.backends import OnnxBackend, TorchBackend, load_backend  # noqa: E402
-from pipnet106.checkpoint import load_model, make_checkpoint  # noqa: E402
+from pipnet106.deploy import export as export_mod  # noqa: E402
+from pipnet106.synth import faces as synth
+from pipnet106.infer.backends import OnnxBackend, TorchBackend, load_backend  # noqa: E402
+from pipnet106.models.checkpoint import load_model, make_checkpoint  # noqa: E402
 from pipnet106.config import Config  # noqa: E402
 from pipnet106.crop import crop_from_points  # noqa: E402
-from pipnet106.data import to_input  # noqa: E402
-from pipnet106.decode import Decoder  # noqa: E402
+from pipnet106.data.dataset import to_input  # noqa: E402
+from pipnet106.models.decode import Decoder  # noqa: E402
 from pipnet106.errors import UserError  # noqa: E402
-from pipnet106.export import InferenceModule, export_onnx  # noqa: E402
+from pipnet106.deploy.export import export_onnx  # noqa: E402
+from pipnet106.models.inference import InferenceModule  # noqa: E402
 from pipnet106.fileio import atomic_torch_save  # noqa: E402
 from pipnet106.models.pipnet import lifelike_init_  # noqa: E402
-from pipnet106.meanface import neighbors  # noqa: E402
+from pipnet106.data.meanface import neighbors  # noqa: E402
 from pipnet106.models import build_model  # noqa: E402
 
 SIZE = 64
@@ -204,7 +206,9 @@ def test_float_nchw_input_format(models, tmp_path):
 def test_export_cli_fp16_weights_halve_the_file(models, tmp_path, capsys):
     ck, full = models["color"]
     parser = argparse.ArgumentParser()
-    export_mod.register(parser.add_subparsers())
+    from pipnet106.cli import export as export_cmd
+
+    export_cmd.register(parser.add_subparsers())
     out = tmp_path / "cli" / "h.onnx"
     args = parser.parse_args(["export", "--weights", str(ck), "--out", str(out), "--opset", "17", "--fp16-weights"])
     assert args.func(args) == 0
@@ -301,7 +305,7 @@ _NO_TORCH = textwrap.dedent("""
                 raise ImportError('torch is blocked in this test')
     sys.meta_path.insert(0, Block())
     import numpy as np
-    from pipnet106.backends import OnnxBackend, load_backend
+    from pipnet106.infer.backends import OnnxBackend, load_backend
     model, crops, expected, decided = sys.argv[1:5]
     be = load_backend(model)
     assert isinstance(be, OnnxBackend), type(be)

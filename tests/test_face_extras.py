@@ -11,8 +11,8 @@ from pipnet106.cli import main
 from pipnet106.draw import FaceStyle, draw_faces
 from pipnet106.errors import UserError
 from pipnet106.layout import LAPA106, get_layout
-from pipnet106.predict import Face, region_map, view_name
-from pipnet106.synth import render_face
+from pipnet106.infer.landmarker import Face, region_map, view_name
+from pipnet106.synth.faces import render_face
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

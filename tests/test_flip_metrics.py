@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from pipnet106.config import Config
-from pipnet106.decode import Decoder
-from pipnet106.evaluate import auc_fr, nme, predict_loader
+from pipnet106.models.decode import Decoder
+from pipnet106.train.evaluate import auc_fr, nme, predict_loader
 from pipnet106.layout import get_layout
-from pipnet106.meanface import neighbors, reverse_index
+from pipnet106.data.meanface import neighbors, reverse_index
 from pipnet106.models import build_model
-from pipnet106.synth import template
+from pipnet106.synth.faces import template
 
 
 # ---------------------------------------------------------------- flip TTA

@@ -9,7 +9,7 @@ import pytest
 
 from pipnet106.draw import PALETTE, draw_box, draw_legend, draw_points
 from pipnet106.errors import SampleError, UserError
-from pipnet106.formats import (Sample, detect_format, find_samples, jsonl_samples, load_source, make_record,
+from pipnet106.data.formats import (Sample, detect_format, find_samples, jsonl_samples, load_source, make_record,
                                points_from_value, read_json, read_jsonl, read_lapa, read_lapa_points, read_list,
                                read_names, read_points_txt, read_sample_points, write_json, write_jsonl,
                                write_lapa, write_list, write_points_txt)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from pipnet106.fileio import read_image
-from pipnet106.predict import STARTER_ONNX, Landmarker
+from pipnet106.constants import STARTER_ONNX
+from pipnet106.infer.landmarker import Landmarker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = json.loads((FIXTURES / "golden_group4.json").read_text())

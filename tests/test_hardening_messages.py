@@ -12,7 +12,7 @@ import pytest
 
 from pipnet106.cli import main
 from pipnet106.errors import UserError
-from pipnet106.synth import generate_dataset
+from pipnet106.synth.faces import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "tests" / "fixtures" / "group4.jpg"
@@ -78,7 +78,7 @@ def test_show_draws_index_numbers_by_default(tmp_path, capsys):
 
 @pytest.fixture()
 def prepared(tmp_path):
-    from pipnet106.prepare import prepare
+    from pipnet106.data.prepare import prepare
 
     generate_dataset(tmp_path / "src", 6, seed=1, size_range=(160, 200))
     prepare(tmp_path / "src", tmp_path / "data", size=128, crop="face", test_frac=0.5, progress=False, verbose=False)
@@ -87,10 +87,10 @@ def prepared(tmp_path):
 
 @pytest.mark.torch
 def test_eval_names_the_layout_mismatch(prepared, tmp_path, capsys):
-    from pipnet106.checkpoint import make_checkpoint
+    from pipnet106.models.checkpoint import make_checkpoint
     from pipnet106.config import Config
     from pipnet106.fileio import atomic_torch_save
-    from pipnet106.meanface import neighbors
+    from pipnet106.data.meanface import neighbors
     from pipnet106.models import build_model
 
     cfg = Config.from_dict(dict(layout="ibug68", input_size=64, backbone="mobilenet_v2", width=320, net_stride=32,
@@ -116,8 +116,8 @@ def test_eval_accepts_the_starter_like_train_init(prepared, tmp_path, capsys):
 def test_eval_default_report_folder_never_lands_in_the_package(prepared, tmp_path, monkeypatch, capsys):
     """Without --out the report goes next to the user's weights, one folder per model; for the shipped
     starter (by name or by its path inside the installed package) into the current folder."""
-    from pipnet106.evaluate import default_out
-    from pipnet106.predict import STARTER_ONNX
+    from pipnet106.cli.eval import default_out
+    from pipnet106.constants import STARTER_ONNX
 
     monkeypatch.chdir(tmp_path)
     assert default_out(str(tmp_path / "run" / "best.pt"), "test") == tmp_path / "run" / "eval_best_test"

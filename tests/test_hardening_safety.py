@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from pipnet106.checkpoint import load_scheduler, make_checkpoint, plain, read_checkpoint
+from pipnet106.models.checkpoint import load_scheduler, make_checkpoint, plain, read_checkpoint
 from pipnet106.cli import main
 from pipnet106.config import Config
 from pipnet106.errors import UserError
 from pipnet106.fileio import atomic_torch_save
-from pipnet106.meanface import neighbors
+from pipnet106.data.meanface import neighbors
 from pipnet106.models import build_model
-from pipnet106.synth import template
+from pipnet106.synth.faces import template
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "tests" / "fixtures" / "group4.jpg"
@@ -70,7 +70,7 @@ def test_booby_trapped_checkpoint_is_refused_and_never_runs(booby_trap, tmp_path
 
 
 def test_python_api_refuses_the_trap_too(booby_trap):
-    from pipnet106.predict import Landmarker
+    from pipnet106.infer.landmarker import Landmarker
 
     evil, marker = booby_trap
     with pytest.raises(UserError, match="refused"):
@@ -113,7 +113,7 @@ def test_training_checkpoint_is_plain_data(tmp_path):
 
 
 def test_shipped_starter_loads_safely():
-    from pipnet106.predict import STARTER_PT
+    from pipnet106.constants import STARTER_PT
 
     ck = read_checkpoint(STARTER_PT)
     assert ck["format"] == "pipnet106-checkpoint" and ck["layout"] == "lapa106"

@@ -7,8 +7,8 @@ import pytest
 from pipnet106.config import load_config
 from pipnet106.errors import UserError
 from pipnet106.layout import LAYOUTS, get_layout
-from pipnet106.meanface import compute_meanface, load_meanface, neighbors, reverse_index, save_meanface
-from pipnet106.synth import render_face
+from pipnet106.data.meanface import compute_meanface, load_meanface, neighbors, reverse_index, save_meanface
+from pipnet106.synth.faces import render_face
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))

@@ -10,9 +10,9 @@ import torch.nn as nn
 import torchvision
 
 from pipnet106.config import Config
-from pipnet106.decode import Decoder
+from pipnet106.models.decode import Decoder
 from pipnet106.errors import UserError
-from pipnet106.meanface import neighbors
+from pipnet106.data.meanface import neighbors
 from pipnet106.models import BACKBONES, PIPNet, build_backbone, build_model, count_flops, count_params
 from pipnet106.models.pipnet import lifelike_init_
 
@@ -183,7 +183,8 @@ def test_head_flops_grow_with_neighbours():
 
 
 def test_info_command(capsys, monkeypatch):
-    from pipnet106 import cli, info
+    from pipnet106 import cli
+    from pipnet106.models import info
 
     assert cli.main(["info", "--set", "width=320", "--set", "input_size=64"]) == 0
     out = capsys.readouterr().out
@@ -210,7 +211,7 @@ class _Full(nn.Module):
 def test_onnx_export_matches_torch(tmp_path):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from pipnet106.export import TORCHSCRIPT_EXPORTER
+    from pipnet106.deploy.export import TORCHSCRIPT_EXPORTER
     torch.manual_seed(0)
     m = _model(width=320, input_size=128, num_nb=10)
     lifelike_init_(m, 128)  # maps at a trained network's scale (random init leaves them ~1e-9)

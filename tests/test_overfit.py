@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from pipnet106.config import Config
-from pipnet106.data import LandmarkDataset
-from pipnet106.decode import Decoder
-from pipnet106.evaluate import nme
+from pipnet106.data.dataset import LandmarkDataset
+from pipnet106.models.decode import Decoder
+from pipnet106.train.evaluate import nme
 from pipnet106.layout import get_layout
-from pipnet106.loss import pip_loss
-from pipnet106.meanface import load_meanface, neighbors, reverse_index
+from pipnet106.models.loss import pip_loss
+from pipnet106.data.meanface import load_meanface, neighbors, reverse_index
 from pipnet106.models import build_model
-from pipnet106.prepare import prepare
-from pipnet106.synth import generate_dataset
+from pipnet106.data.prepare import prepare
+from pipnet106.synth.faces import generate_dataset
 
 STEPS = 120
 THRESHOLD = 0.10

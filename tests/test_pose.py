@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from pipnet106.layout import LAPA106
-from pipnet106.pose import DEFAULT_RULE, Pose, ReliabilityRule, head_pose, reliability
-from pipnet106.synth import render_face
+from pipnet106.infer.pose import DEFAULT_RULE, Pose, ReliabilityRule, head_pose, reliability
+from pipnet106.synth.faces import render_face
 
 
 def synth_points(seed: int, yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -71,9 +71,9 @@ def test_reliability_rule_names_each_reason():
 
 def test_face_solves_its_pose_once_per_set_of_points(monkeypatch):
     """pose, reliable and to_dict share one solvePnP; moving the points (even in place) solves again."""
-    import pipnet106.pose as pose_mod
+    import pipnet106.infer.pose as pose_mod
     from pipnet106.layout import LAPA106
-    from pipnet106.predict import Face
+    from pipnet106.infer.landmarker import Face
 
     _, pts = render_face(np.random.default_rng(7), 320, 320, yaw=20, pitch=0, roll=0, scale=140, centre=(160, 160))
     face = Face(np.array([0, 0, 320, 320.0]), 1.0, pts.copy(), np.full(len(pts), 0.8), LAPA106)

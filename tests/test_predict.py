@@ -13,7 +13,8 @@ import pytest
 
 from pipnet106.cli import main
 from pipnet106.errors import UserError
-from pipnet106.predict import STARTER_ONNX, STARTER_PT, Landmarker
+from pipnet106.constants import STARTER_ONNX, STARTER_PT
+from pipnet106.infer.landmarker import Landmarker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GROUP = FIXTURES / "group4.jpg"   # 4 frontal faces
@@ -92,7 +93,7 @@ def test_given_boxes_skip_detector(lm, group_faces):
 
 def test_batch_of_large_faces_is_cropped_on_threads_identically(lm, group_faces, monkeypatch):
     """Anti-aliased crops of a batch run on a thread pool; the crops equal the one-by-one crops."""
-    import pipnet106.predict as predict_mod
+    import pipnet106.infer.landmarker as predict_mod
 
     img = cv2.imread(str(FIXTURES / "group4.jpg"))
     big = cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)   # faces ~480 px: area crops
@@ -221,7 +222,7 @@ def test_cli_rejects_foreign_onnx_and_layout(tmp_path, capsys):
 
 def test_video_tracking(lm, tmp_path):
     """A short clip: the detector runs once, tracks keep their ids, smoothing lowers jitter."""
-    from pipnet106.video import Tracker
+    from pipnet106.infer.video import Tracker
 
     bgr = cv2.imread(str(PAIR))
     rng = np.random.default_rng(0)
@@ -263,7 +264,7 @@ class Block:
         if name.split('.')[0] in ('torch', 'torchvision'):
             raise ImportError('torch blocked for this test')
 sys.meta_path.insert(0, Block())
-from pipnet106.predict import Landmarker
+from pipnet106.infer.landmarker import Landmarker
 faces = Landmarker.from_onnx({str(STARTER_ONNX)!r}).predict({str(GROUP)!r})
 assert len(faces) == 4, len(faces)
 for f in faces:  # pose and reliable too: pose.py needs numpy and OpenCV only

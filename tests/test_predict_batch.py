@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from pipnet106.cli import main
-from pipnet106.commands.predict import PAUSE_ENV
+from pipnet106.cli.predict import PAUSE_ENV
 from pipnet106.crop import CropTransform
-from pipnet106.formats import read_list
+from pipnet106.data.formats import read_list
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PHOTOS = [FIXTURES / "pair2.jpg", FIXTURES / "group4.jpg"]  # 2 and 4 faces

@@ -16,10 +16,10 @@ from pipnet106.cli import main
 from pipnet106.crop import CropTransform
 from pipnet106.errors import UserError
 from pipnet106.fileio import read_image
-from pipnet106.formats import make_record, read_list, read_points_txt, write_jsonl, write_lapa, write_points_txt
-from pipnet106.meanface import load_meanface
-from pipnet106.prepare import prepare
-from pipnet106.synth import generate_dataset, render_face
+from pipnet106.data.formats import make_record, read_list, read_points_txt, write_jsonl, write_lapa, write_points_txt
+from pipnet106.data.meanface import load_meanface
+from pipnet106.data.prepare import prepare
+from pipnet106.synth.faces import generate_dataset, render_face
 
 N = 106
 NUM_GOOD = 60  # the acceptance test uses 500; 60 keeps this file fast on 2 cores (see test_prepare_500)

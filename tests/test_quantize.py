@@ -11,13 +11,15 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime.quantization")
 pytest.importorskip("torch")  # the float file to quantize is exported from the starter checkpoint
 
-from pipnet106 import quantize, synth  # noqa: E402
-from pipnet106.backends import OnnxBackend  # noqa: E402
+from pipnet106.deploy import quantize  # noqa: E402
+from pipnet106.synth import faces as synth
+from pipnet106.infer.backends import OnnxBackend  # noqa: E402
 from pipnet106.errors import UserError  # noqa: E402
-from pipnet106.export import export_checkpoint  # noqa: E402
-from pipnet106.prepare import prepare  # noqa: E402
+from pipnet106.deploy.export import export_checkpoint  # noqa: E402
+from pipnet106.data.prepare import prepare  # noqa: E402
 
-STARTER = Path(quantize.__file__).parent / "assets" / "starter.pt"
+from pipnet106.cli.export import run_export_int8  # noqa: E402
+from pipnet106.constants import STARTER_PT as STARTER
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def test_int8_points_close_to_float(files):
 
 
 def test_eval_reads_int8(files):
-    from pipnet106.evaluate import evaluate
+    from pipnet106.train.evaluate import evaluate
 
     tmp, fp32, int8, _ = files
     r32 = evaluate(fp32, tmp / "data")
@@ -89,10 +91,10 @@ def test_settings_and_cli_errors(files, capsys):
     args = argparse.Namespace(int8=True, calib=None, quant=[], fp16_weights=False, out=str(tmp / "x.onnx"),
                               weights=str(STARTER), calib_count=8, input_format="uint8_nhwc_bgr")
     with pytest.raises(UserError, match="--calib"):
-        quantize.run_export_int8(args)
+        run_export_int8(args)
     args.calib, args.fp16_weights = str(tmp / "data"), True
     with pytest.raises(UserError, match="fp16"):
-        quantize.run_export_int8(args)
+        run_export_int8(args)
     with pytest.raises(UserError, match="calibration list"):
         quantize.calibration_crops(tmp / "photos", 128, 106)
     with pytest.raises(UserError, match="float32"):

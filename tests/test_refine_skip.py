@@ -7,8 +7,8 @@ import pytest
 
 from pipnet106.crop import box_transform, crop_change, points_box
 from pipnet106.layout import get_layout
-from pipnet106.predict import Landmarker
-from pipnet106.synth import template
+from pipnet106.infer.landmarker import Landmarker
+from pipnet106.synth.faces import template
 
 
 def test_crop_change_is_exact():

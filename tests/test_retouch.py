@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 
 from pipnet106.errors import UserError
-from pipnet106.predict import Landmarker
-from pipnet106.retouch import (PARAMS, PRESETS, SHAPE_PARAMS, Adjustments, Retoucher, apply_field, face_field,
-                               face_frame, face_mask, retouch, retouch_report)
-from pipnet106.retouch.frame import (CHIN, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
+from pipnet106.infer.landmarker import Landmarker
+from pipnet106.retouch import PARAMS, PRESETS, SHAPE_PARAMS, Adjustments, Retoucher, retouch, retouch_report
+from pipnet106.shape.field import apply_field
+from pipnet106.retouch.warp import face_field
+from pipnet106.shape.frame import face_frame
+from pipnet106.retouch.masks import face_mask
+from pipnet106.shape.frame import (CHIN, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
                                      NOSE_LOWER, RIGHT_BROW, RIGHT_EYE)
 from pipnet106.retouch.makeup import _apply_gain, cheek_centres
-from pipnet106.retouch.warp import BAND_PX
+from pipnet106.shape.field import BAND_PX
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GROUP = FIXTURES / "group4.jpg"

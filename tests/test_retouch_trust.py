@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 
 from pipnet106.cli import main
-from pipnet106.retouch import PRESETS, Adjustments, face_frame, retouch, retouch_report
-from pipnet106.retouch.frame import MOUTH_INNER, MOUTH_OUTER
+from pipnet106.retouch import PRESETS, Adjustments, retouch, retouch_report
+from pipnet106.shape.frame import face_frame
+from pipnet106.shape.frame import MOUTH_INNER, MOUTH_OUTER
 from pipnet106.retouch.makeup import BLUSH_STRENGTH, _lab_of, cheek_centres
 from pipnet106.retouch.masks import face_outline, own_region
 from pipnet106.retouch.params import DEFAULT_BLUSH, PRESET_USES
 from pipnet106.retouch.warp import template_shift
-from pipnet106.synth import template
+from pipnet106.synth.faces import template
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAIR = FIXTURES / "pair2.jpg"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from pipnet106.cli import main
-from pipnet106.predict import Landmarker
-from pipnet106.retouch import PRESETS, Adjustments, face_field
+from pipnet106.infer.landmarker import Landmarker
+from pipnet106.retouch import PRESETS, Adjustments
+from pipnet106.retouch.warp import face_field
 from pipnet106.retouch.video import VideoRetoucher, field_shimmer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -160,7 +161,7 @@ def test_cli_given_boxes_and_list(tmp_path, capsys):
 def test_confidence_flicker_fades_instead_of_popping(lm):
     """A face whose confidence jumps across the limit every frame: its edit changes by at most
     dt / ramp_s per frame (rate-limited reliability), never 0 -> 1 at once."""
-    from pipnet106.predict import Face
+    from pipnet106.infer.landmarker import Face
 
     img = cv2.imread(str(PAIR))
     base = lm.predict(img)[0]

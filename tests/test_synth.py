@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipnet106 import synth
+from pipnet106.synth import faces as synth
 from pipnet106.fileio import read_image
 from pipnet106.layout import LAPA106
 

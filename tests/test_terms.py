@@ -13,9 +13,9 @@ import torch
 
 from pipnet106.cli import main
 from pipnet106.config import TERMS_SEP, combine_terms
-from pipnet106.prepare import prepare
-from pipnet106.synth import generate_dataset
-from pipnet106.train import STARTER
+from pipnet106.data.prepare import prepare
+from pipnet106.synth.faces import generate_dataset
+from pipnet106.constants import STARTER_PT as STARTER
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -21,18 +21,18 @@ import numpy as np
 import pytest
 import torch
 
-from pipnet106.checkpoint import load_model
+from pipnet106.models.checkpoint import load_model
 from pipnet106.cli import main
 from pipnet106.config import Config
-from pipnet106.data import LandmarkDataset, check_input_size, measured_enlarge
+from pipnet106.data.dataset import LandmarkDataset, check_input_size, measured_enlarge
 from pipnet106.errors import UserError
-from pipnet106.evaluate import evaluate
-from pipnet106.formats import read_list, read_points_txt, write_list
+from pipnet106.train.evaluate import evaluate
+from pipnet106.data.formats import read_list, read_points_txt, write_list
 from pipnet106.layout import get_layout
-from pipnet106.meanface import load_meanface, neighbors, save_meanface
-from pipnet106.prepare import prepare
-from pipnet106.synth import generate_dataset
-from pipnet106.train import PAUSE_ENV, PAUSE_MARKER
+from pipnet106.data.meanface import load_meanface, neighbors, save_meanface
+from pipnet106.data.prepare import prepare
+from pipnet106.synth.faces import generate_dataset
+from pipnet106.train.loop import PAUSE_ENV, PAUSE_MARKER
 
 SIZE = 64
 SEED = 3
@@ -476,7 +476,7 @@ def _letterbox_ratio(prep: Path) -> float:
 
 @pytest.mark.parametrize("crop, enlarge", [("face", 1.4), ("letterbox", None)])
 def test_model_crops_like_its_training_data(tmp_path, crop, enlarge):
-    from pipnet106.predict import Landmarker
+    from pipnet106.infer.landmarker import Landmarker
 
     generate_dataset(tmp_path / "src", 12, seed=11, size_range=(96, 160))
     prep = tmp_path / "prep"

@@ -13,9 +13,9 @@ import pytest
 from pipnet106 import Landmarker
 from pipnet106.cli import main
 from pipnet106.crop import points_box
-from pipnet106.synth import render_face
-from pipnet106.synthvideo import ClipScript, FaceScript, default_script, render_clip, tracking_metrics
-from pipnet106.video import Tracker
+from pipnet106.synth.faces import render_face
+from pipnet106.synth.video import ClipScript, FaceScript, default_script, render_clip, tracking_metrics
+from pipnet106.infer.video import Tracker
 
 
 @pytest.fixture(scope="module")

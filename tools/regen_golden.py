@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipnet106.fileio import atomic_write_text, read_image
-from pipnet106.predict import STARTER_ONNX, Landmarker
+from pipnet106.infer.landmarker import STARTER_ONNX, Landmarker
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "tests" / "fixtures" / "group4.jpg"

@@ -6,6 +6,18 @@ would otherwise make a model that loads but predicts garbage.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+# ---- files shipped inside the package (the one definition of where they are)
+ASSETS = Path(__file__).resolve().parent / "assets"
+STARTER_PT = ASSETS / "starter.pt"
+"""The starter as a float16 inference checkpoint (PyTorch, and `train --init starter`)."""
+STARTER_ONNX = ASSETS / "starter.onnx"
+STARTER_INT8_ONNX = ASSETS / "starter_int8.onnx"
+DEMO_PHOTO = ASSETS / "demo" / "group4.jpg"
+MESH_TABLE = ASSETS / "mediapipe478_to_106.json"
+"""The teacher's MediaPipe 478 -> LaPa 106 table (`teacher.autolabel`)."""
+
 # ---- network input normalization (torchvision ImageNet statistics, RGB order, on [0, 1] pixels)
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

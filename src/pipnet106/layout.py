@@ -26,6 +26,9 @@ class Layout:
     norm_pairs: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     """Named normalization distances: distance between the means of two point sets."""
     default_norm: str = "outer_eye"
+    landmarks: dict[str, int] = field(default_factory=dict)
+    """Named single points (image-view left/right), e.g. 'chin', 'left_eye_outer': what effects
+    and checks anchor on, read from here rather than written as numbers elsewhere."""
 
     def __post_init__(self) -> None:
         flip = np.asarray(self.flip)
@@ -130,6 +133,10 @@ LAPA106 = Layout(
         "pupils": ("left_pupil", "right_pupil"),
     },
     norm_pairs={"outer_eye": ((66,), (79,)), "pupil": ((104,), (105,))},
+    landmarks={"chin": 16, "left_eye_outer": 66, "left_eye_inner": 70, "left_eye_centre": 74,
+               "right_eye_inner": 75, "right_eye_outer": 79, "right_eye_centre": 83,
+               "nose_tip": 54, "subnasale": 60, "mouth_left": 84, "mouth_right": 90,
+               "left_pupil": 104, "right_pupil": 105},
 )
 
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..errors import UserError
 from . import makeup
-from .frame import FaceFrame, face_frame, face_points
+from ..shape.frame import FaceFrame, face_frame, face_points
 from .params import Adjustments, get_preset
-from .warp import FaceField, apply_field, face_field
+from ..shape.field import FaceField, apply_field
+from .warp import face_field
 
 
 @dataclass
@@ -171,7 +172,7 @@ class Retoucher:
               preset: str | Adjustments | None = None, strength: float | None = None, color: str = "bgr",
               **values) -> np.ndarray:
         """Retouched copy of `image` (path or BGR array). Per-call preset/strength/values override the defaults."""
-        from ..predict import as_bgr
+        from ..infer.landmarker import as_bgr
 
         bgr = as_bgr(image, color)
         if preset is not None or strength is not None:

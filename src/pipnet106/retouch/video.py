@@ -14,11 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..video import Tracker
-from .frame import face_frame
+from ..infer.video import Tracker
+from ..shape.frame import face_frame
 from .params import Adjustments
 from .retoucher import FaceReport, retouch_report, select_faces
-from .warp import FaceField
+from ..shape.field import FaceField
 
 
 def _smoothstep(t: float) -> float:

@@ -1,0 +1,47 @@
+"""``pipnet106 eval``: NME, AUC, failure rate, per-region errors, CED plot and worst cases of a model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..train.evaluate import evaluate, format_report
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)",
+                       description="Evaluate a checkpoint: NME, failure rate, AUC, per-region NME, CED plot, worst images.")
+    p.add_argument("--weights", required=True,
+                   help="checkpoint (best.pt / last.pt), ONNX export (float or int8), or 'starter' for the shipped model")
+    p.add_argument("--data", required=True, help="prepared folder (output of `pipnet106 prepare`)")
+    p.add_argument("--split", default="test", help="test, train, or a list file name in the folder")
+    p.add_argument("--norm", default=None, help="outer_eye (default, 66/79), pupil, or bbox (sqrt(w*h))")
+    p.add_argument("--threshold", type=float, default=0.10, help="failure threshold for FR and AUC")
+    p.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation")
+    p.add_argument("--out", default=None,
+                   help="folder for eval.json, ced.png, worst/ (default: eval_<weights name>_<split> next to the "
+                        "weights; in the current folder for the shipped starter)")
+    p.add_argument("--worst", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def default_out(weights: str, split: str) -> Path:
+    """Where `eval` writes without --out: eval_<weights name>_<split> next to the weights, so two
+    models of one run folder (best.pt, model_int8.onnx) keep their own reports; in the current folder
+    for the shipped starter (or any file inside the installed package, which is not the user's)."""
+    stem = "starter" if weights == "starter" else Path(weights).stem
+    name = f"eval_{stem}_{split}"
+    if weights == "starter":
+        return Path(name)
+    path = Path(weights).resolve()
+    package = Path(__file__).resolve().parents[1]
+    return Path(name) if package in path.parents else Path(weights).parent / name
+
+
+def run(args) -> int:
+    out = args.out or str(default_out(args.weights, args.split))
+    rep = evaluate(args.weights, args.data, args.split, args.norm, args.threshold, args.flip, out, args.worst,
+                   args.batch_size, args.device)
+    print(format_report(rep))
+    print(f"report: {out}/eval.json")
+    return 0
