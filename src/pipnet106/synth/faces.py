@@ -20,6 +20,7 @@ a horizontal flip with relabelling, point i sits on the dot of point
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -204,13 +205,57 @@ _HAIR = np.array([[20, 20, 25], [30, 50, 80], [90, 160, 200], [150, 150, 150], [
 _IRIS = np.array([[30, 55, 90], [25, 30, 40], [130, 100, 60], [70, 110, 80], [40, 80, 100]], float)
 
 
-def _draw_eye(img, contour, centre, iris_r, pupil_r, squash, angle, sclera, iris, pupil, lid, lid_w) -> None:
+@dataclass(frozen=True)
+class _Palette:
+    """One face's colours (BGR floats)."""
+
+    skin: np.ndarray
+    hair: np.ndarray
+    brow: np.ndarray
+    lips: np.ndarray
+    sclera: np.ndarray
+    iris: np.ndarray
+    pupil: np.ndarray
+    mouth_in: np.ndarray
+    clothes: np.ndarray
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "_Palette":
+        skin = _SKIN_LIGHT + (_SKIN_DARK - _SKIN_LIGHT) * rng.random() + rng.uniform(-12, 12, 3)
+        hair = _HAIR[int(rng.integers(len(_HAIR)))] * rng.uniform(0.8, 1.2) + rng.uniform(-10, 10, 3)
+        lips = skin * np.array([0.72, 0.62, 0.92]) * rng.uniform(0.85, 1.05)
+        sclera = rng.uniform(205, 245) + rng.uniform(-8, 8, 3)
+        iris = _IRIS[int(rng.integers(len(_IRIS)))] * rng.uniform(0.8, 1.1)
+        pupil = np.full(3, rng.uniform(12, 35))
+        mouth_in = np.array([35.0, 30.0, 70.0]) * rng.uniform(0.7, 1.2)
+        return cls(skin, hair, 0.5 * hair + 0.5 * skin * 0.45, lips, sclera, iris, pupil, mouth_in, rng.uniform(0, 255, 3))
+
+
+@dataclass(frozen=True)
+class _View:
+    """How the head is seen: angles (radians; roll in degrees, as OpenCV draws) and size (pixels)."""
+
+    yaw: float
+    pitch: float
+    roll_deg: float
+    s: float
+
+    @property
+    def squash(self) -> tuple[float, float]:
+        """How a forward-facing disc (the iris) shrinks across and along: an ellipse after yaw/pitch."""
+        return abs(math.cos(self.yaw)), abs(math.cos(self.pitch))
+
+
+def _draw_eye(img: np.ndarray, contour: np.ndarray, centre: np.ndarray, view: _View, pal: _Palette) -> None:
     """Eye white = contour polygon; iris/pupil centred on the eye centre, clipped to the white.
 
     The iris is a forward-facing disc: after yaw/pitch it is an ellipse with axes `iris_r * squash`,
-    turned by the roll `angle` (degrees)."""
+    turned by the roll."""
+    iris_r = 0.028 * view.s
+    pupil_r, lid_w = max(1.0, 0.45 * iris_r), 0.008 * view.s
+    sq, angle, lid = view.squash, view.roll_deg, pal.skin * 0.3
     h, w = img.shape[:2]
-    _fill(img, contour, sclera)
+    _fill(img, contour, pal.sclera)
     x0 = max(int(math.floor(contour[:, 0].min())) - 1, 0)
     x1 = min(int(math.ceil(contour[:, 0].max())) + 2, w)
     y0 = max(int(math.floor(contour[:, 1].min())) - 1, 0)
@@ -219,16 +264,84 @@ def _draw_eye(img, contour, centre, iris_r, pupil_r, squash, angle, sclera, iris
         roi = img[y0:y1, x0:x1]
         off = np.array([x0, y0], dtype=np.float64)
         layer = roi.copy()
-        _ellipse(layer, centre - off, (iris_r * squash[0], iris_r * squash[1]), angle, iris)
-        _ellipse(layer, centre - off, (max(1.0, pupil_r * squash[0]), max(1.0, pupil_r * squash[1])), angle, pupil)
+        _ellipse(layer, centre - off, (iris_r * sq[0], iris_r * sq[1]), angle, pal.iris)
+        _ellipse(layer, centre - off, (max(1.0, pupil_r * sq[0]), max(1.0, pupil_r * sq[1])), angle, pal.pupil)
         if iris_r >= 5:
-            _circle(layer, centre - off + (-0.4 * iris_r, -0.4 * iris_r), 0.15 * iris_r, sclera + 10)
+            _circle(layer, centre - off + (-0.4 * iris_r, -0.4 * iris_r), 0.15 * iris_r, pal.sclera + 10)
         mask = np.zeros(roi.shape[:2], np.uint8)
         cv2.fillPoly(mask, [_cv(contour - off)], 255, cv2.LINE_AA, _SHIFT)
         a = mask[..., None].astype(np.float32) / 255.0
         roi[...] = (roi * (1.0 - a) + layer * a + 0.5).astype(np.uint8)
     _line(img, contour[0:5], lid, lid_w)
-    _line(img, np.concatenate([contour[4:8], contour[:1]]), lid * 0.5 + sclera * 0.3, max(1.0, 0.6 * lid_w))
+    _line(img, np.concatenate([contour[4:8], contour[:1]]), lid * 0.5 + pal.sclera * 0.3, max(1.0, 0.6 * lid_w))
+
+
+def _head(rng: np.random.Generator, vary: float) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """The 3-D head: the 106 points (template varied by `vary`), the auxiliary outlines (hair, ears,
+    neck, ...) narrowed with the jaw, and the hair style (0 none, 1 short, 2 long)."""
+    P, jaw = _vary_shape(np.array(template3d()), rng, float(vary))
+    hair_style = int(rng.choice(3, p=[0.15, 0.45, 0.40]))
+    aux = _aux_points(float(rng.uniform(0.08, 0.20)))
+    for k in ("forehead", "hair_short", "hair_long", "hairline", "ears"):
+        aux[k][:, 0] = 0.5 + (aux[k][:, 0] - 0.5) * jaw
+    return P, aux, hair_style
+
+
+def _place(rng: np.random.Generator, rel: np.ndarray, w: int, h: int) -> np.ndarray:
+    """A random centre keeping every landmark inside the image, except for about 1 in 8 faces
+    placed partly outside it."""
+    lo, hi = rel[:106].min(axis=0), rel[:106].max(axis=0)
+    cut = rng.random() < 0.12
+    centre = np.empty(2)
+    for d, size in ((0, w), (1, h)):
+        a, b = -lo[d] + 1.0, size - hi[d] - 1.0
+        if cut:
+            ext = 0.25 * (hi[d] - lo[d])
+            a, b = a - ext, b + ext
+        centre[d] = rng.uniform(a, b) if a < b else (a + b) / 2
+    return centre
+
+
+def _paint(img: np.ndarray, pts: np.ndarray, ax: dict[str, np.ndarray], pal: _Palette, view: _View,
+           hair_style: int) -> None:
+    """Draw the head back to front: hair, neck, clothes, ears, face, brows, nose, eyes, mouth (in place)."""
+    s, skin = view.s, pal.skin
+    if hair_style == 2:
+        _fill(img, ax["hair_long"], pal.hair)
+    _fill(img, ax["neck"], skin * 0.85)
+    _fill(img, ax["clothes"], pal.clothes)
+    for e in ax["ears"]:
+        _ellipse(img, e, (0.035 * s * abs(math.cos(view.yaw)) + 1, 0.085 * s), view.roll_deg, skin * 0.92)
+    _fill(img, np.concatenate([pts[0:33], ax["forehead"]]), skin)
+    _line(img, pts[0:33], skin * 0.82, 0.012 * s)
+    if hair_style > 0:
+        _fill(img, np.concatenate([ax["hair_short"], ax["hairline"]]), pal.hair)
+    _fill(img, pts[33:42], pal.brow)
+    _fill(img, pts[42:51], pal.brow)
+    _line(img, pts[51:55], skin * 0.9, 0.02 * s)
+    for n in ax["nostrils"]:
+        _ellipse(img, n, (0.018 * s, 0.008 * s), view.roll_deg, skin * 0.35)
+    _line(img, pts[55:66], skin * 0.65, 0.006 * s)
+    for contour, centre in ((pts[66:74], pts[104]), (pts[75:83], pts[105])):
+        _draw_eye(img, contour, centre, view, pal)
+    _fill(img, pts[84:96], pal.lips)
+    _fill(img, pts[96:104], pal.mouth_in)
+    _line(img, pts[96:104], pal.lips * 0.6, 0.004 * s, closed=True)
+
+
+def _photometric(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Sometimes a slight blur, then a gain, an offset and Gaussian noise: a camera's look."""
+    h, w = img.shape[:2]
+    if rng.random() < 0.3:
+        img = cv2.GaussianBlur(img, (3, 3), float(rng.uniform(0.4, 1.0)))
+    f = img.astype(np.float32)
+    f *= np.float32(rng.uniform(0.8, 1.2))
+    noise = rng.standard_normal((h, w, 1), dtype=np.float32)
+    noise *= np.float32(rng.uniform(0, 8))
+    noise += np.float32(rng.uniform(-20, 20) + 0.5)
+    f += noise
+    np.clip(f, 0, 255, out=f)
+    return f.astype(np.uint8)
 
 
 def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *, max_yaw: float = 30,
@@ -247,107 +360,40 @@ def render_face(rng: np.random.Generator, width: int = 256, height: int = 256, *
 
     `yaw`, `pitch`, `roll` (degrees; yaw > 0 turns the nose to the image's right, pitch > 0 lifts it,
     roll > 0 turns the face clockwise on screen), `scale` (face size in pixels) and `centre` (x, y of
-    the head's rotation centre in pixels) replace the random draws when given; the random stream is
-    consumed the same way, so one seed with different values gives the same person, colours and
-    background in another pose or place (frames of a synthetic video). `background` (BGR, the
-    image's size) is drawn on instead of a random one, to put several faces in one picture;
-    `photometric=False` skips the final blur, gain and noise (add your own per frame).
+    the head's rotation centre in pixels) replace the random draws when given, so one seed with
+    different values gives the same person, colours and background in another pose or place
+    (frames of a synthetic video). `background` (BGR, the image's size) is drawn on instead of a
+    random one, to put several faces in one picture; `photometric=False` skips the final blur,
+    gain and noise (add your own per frame).
     """
     w, h = int(width), int(height)
     if w < 8 or h < 8:
         raise ValueError(f"render_face: image too small ({w}x{h})")
-    centre_xy = centre
-    P, jaw = _vary_shape(np.array(template3d()), rng, float(vary))
-    hair_style = int(rng.choice(3, p=[0.15, 0.45, 0.40]))
-    aux = _aux_points(float(rng.uniform(0.08, 0.20)))
-    for k in ("forehead", "hair_short", "hair_long", "hairline", "ears"):
-        aux[k][:, 0] = 0.5 + (aux[k][:, 0] - 0.5) * jaw
+    P, aux, hair_style = _head(rng, vary)
     names = list(aux)
-    allp = np.concatenate([P] + [aux[k] for k in names])
+    view = _View(math.radians(rng.uniform(-max_yaw, max_yaw) if yaw is None else yaw),
+                 math.radians(rng.uniform(-max_pitch, max_pitch) if pitch is None else pitch),
+                 float(rng.uniform(-max_roll, max_roll)) if roll is None else float(roll),
+                 float(rng.uniform(*scale_range)) * min(w, h) if scale is None else float(scale))
+    rel = _project(np.concatenate([P] + [aux[k] for k in names]), view.yaw, view.pitch,
+                   math.radians(view.roll_deg)) * view.s
+    at = _place(rng, rel, w, h)
+    if centre is not None:
+        at = np.asarray(centre, dtype=np.float64).reshape(2)
+    allp = rel + at
+    pts = allp[:106].copy()
+    ends = np.cumsum([106] + [len(aux[k]) for k in names])
+    ax = {k: allp[a:b] for k, a, b in zip(names, ends[:-1], ends[1:])}
 
-    yaw_r = math.radians(rng.uniform(-max_yaw, max_yaw) if yaw is None else yaw)
-    pitch_r = math.radians(rng.uniform(-max_pitch, max_pitch) if pitch is None else pitch)
-    roll_deg = float(rng.uniform(-max_roll, max_roll)) if roll is None else float(roll)
-    s = float(rng.uniform(*scale_range)) * min(w, h) if scale is None else float(scale)
-    yaw, pitch = yaw_r, pitch_r
-    rel = _project(allp, yaw, pitch, math.radians(roll_deg)) * s
-    lo, hi = rel[:106].min(axis=0), rel[:106].max(axis=0)
-    cut = rng.random() < 0.12
-    centre = np.empty(2)
-    for d, size in ((0, w), (1, h)):
-        a, b = -lo[d] + 1.0, size - hi[d] - 1.0
-        if cut:
-            ext = 0.25 * (hi[d] - lo[d])
-            a, b = a - ext, b + ext
-        centre[d] = rng.uniform(a, b) if a < b else (a + b) / 2
-    if centre_xy is not None:
-        centre = np.asarray(centre_xy, dtype=np.float64).reshape(2)
-    allp2 = rel + centre
-    pts = allp2[:106].copy()
-    ax, start = {}, 106
-    for k in names:
-        ax[k] = allp2[start:start + len(aux[k])]
-        start += len(aux[k])
-
-    # colours
-    skin = _SKIN_LIGHT + (_SKIN_DARK - _SKIN_LIGHT) * rng.random() + rng.uniform(-12, 12, 3)
-    hair = _HAIR[int(rng.integers(len(_HAIR)))] * rng.uniform(0.8, 1.2) + rng.uniform(-10, 10, 3)
-    brow = 0.5 * hair + 0.5 * skin * 0.45
-    lips = skin * np.array([0.72, 0.62, 0.92]) * rng.uniform(0.85, 1.05)
-    sclera = rng.uniform(205, 245) + rng.uniform(-8, 8, 3)
-    iris = _IRIS[int(rng.integers(len(_IRIS)))] * rng.uniform(0.8, 1.1)
-    pupil = np.full(3, rng.uniform(12, 35))
-    mouth_in = np.array([35.0, 30.0, 70.0]) * rng.uniform(0.7, 1.2)
-    clothes = rng.uniform(0, 255, 3)
-
+    pal = _Palette.draw(rng)
     img = _background(rng, w, h)
     if background is not None:
         if background.shape[:2] != (h, w):
             raise ValueError(f"render_face: background is {background.shape[1]}x{background.shape[0]}, not {w}x{h}")
         img = np.ascontiguousarray(background, dtype=np.uint8).copy()
-    if hair_style == 2:
-        _fill(img, ax["hair_long"], hair)
-    _fill(img, ax["neck"], skin * 0.85)
-    _fill(img, ax["clothes"], clothes)
-    for e in ax["ears"]:
-        _ellipse(img, e, (0.035 * s * abs(math.cos(yaw)) + 1, 0.085 * s), roll_deg, skin * 0.92)
-    face = np.concatenate([pts[0:33], ax["forehead"]])
-    _fill(img, face, skin)
-    _line(img, pts[0:33], skin * 0.82, 0.012 * s)
-    if hair_style > 0:
-        _fill(img, np.concatenate([ax["hair_short"], ax["hairline"]]), hair)
-    _fill(img, pts[33:42], brow)
-    _fill(img, pts[42:51], brow)
-    _line(img, pts[51:55], skin * 0.9, 0.02 * s)
-    for n in ax["nostrils"]:
-        _ellipse(img, n, (0.018 * s, 0.008 * s), roll_deg, skin * 0.35)
-    _line(img, pts[55:66], skin * 0.65, 0.006 * s)
-    iris_r = 0.028 * s
-    pupil_r = max(1.0, 0.45 * iris_r)
-    lid = skin * 0.3
-    squash = (abs(math.cos(yaw)), abs(math.cos(pitch)))
-    for contour, centre in ((pts[66:74], pts[104]), (pts[75:83], pts[105])):
-        _draw_eye(img, contour, centre, iris_r, pupil_r, squash, roll_deg, sclera, iris, pupil, lid, 0.008 * s)
-    _fill(img, pts[84:96], lips)
-    _fill(img, pts[96:104], mouth_in)
-    _line(img, pts[96:104], lips * 0.6, 0.004 * s, closed=True)
-
-    if not photometric:
-        if gray:
-            img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-        if markers:
-            draw_markers(img, pts, marker_radius)
-        return np.ascontiguousarray(img), pts
-    if rng.random() < 0.3:
-        img = cv2.GaussianBlur(img, (3, 3), float(rng.uniform(0.4, 1.0)))
-    f = img.astype(np.float32)
-    f *= np.float32(rng.uniform(0.8, 1.2))
-    noise = rng.standard_normal((h, w, 1), dtype=np.float32)
-    noise *= np.float32(rng.uniform(0, 8))
-    noise += np.float32(rng.uniform(-20, 20) + 0.5)
-    f += noise
-    np.clip(f, 0, 255, out=f)
-    img = f.astype(np.uint8)
+    _paint(img, pts, ax, pal, view, hair_style)
+    if photometric:
+        img = _photometric(rng, img)
     if gray:
         img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if markers:
