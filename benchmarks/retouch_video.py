@@ -50,8 +50,8 @@ def run(lm, frames, smooth: bool, adj, tracker_kw: dict | None = None) -> dict:
     prev, shimmer, ramp = None, [], []
     c0, t0 = time.process_time(), time.perf_counter()
     for i, f in enumerate(frames):
-        vr.update(f, i / 30)
-        ramp.append(vr.last_weights[0] if vr.last_weights else 0.0)
+        weights = vr.process(f, i / 30).weights
+        ramp.append(weights[0] if weights else 0.0)
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0
     # shimmer: rerun the tracker's faces through the field (outside the timed loop)

@@ -107,10 +107,12 @@ def test_values_are_checked_and_presets_scale():
 def test_retoucher_api_matches_function(lm, group):
     img, faces, _, _ = group
     r = Retoucher(lm)
-    out = r.apply(img, face_slim=0.3, eye_size=0.2)
+    res = r.run(img, face_slim=0.3, eye_size=0.2)
+    out = res.image
     assert out.shape == img.shape and not np.array_equal(out, img)
-    assert len(r.last_report) == 4 and all(rep.warp_roi for rep in r.last_report)
-    again = retouch(img, r.last_faces, face_slim=0.3, eye_size=0.2)
+    assert np.array_equal(out, r.apply(img, face_slim=0.3, eye_size=0.2))
+    assert len(res.report) == 4 and all(rep.warp_roi for rep in res.report)
+    again = retouch(img, res.faces, face_slim=0.3, eye_size=0.2)
     assert np.array_equal(out, again)
 
 

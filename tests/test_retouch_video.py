@@ -35,24 +35,23 @@ def test_ramp_in_and_out(lm):
     adj = Adjustments(face_slim=0.8, eye_size=0.5)
     vr = VideoRetoucher(lm, adj, ramp_s=0.3)
     frames = _still_clip(14)
-    out0 = vr.update(frames[0], 0.0)
-    assert len(vr.last_weights) == 2 and max(vr.last_weights) < 0.05, "a new face starts (almost) unedited"
-    assert np.array_equal(out0, frames[0])
+    r0 = vr.process(frames[0], 0.0)
+    assert len(r0.weights) == 2 and max(r0.weights) < 0.05, "a new face starts (almost) unedited"
+    assert np.array_equal(r0.image, frames[0])
     w = []
     for i, f in enumerate(frames[1:12], start=1):
-        vr.update(f, i / 30)
-        w.append(min(vr.last_weights))
+        w.append(min(vr.process(f, i / 30).weights))
     assert all(b >= a for a, b in zip(w, w[1:])), "the ramp rises monotonically"
     assert 0 < w[2] < 1 and w[-1] == 1.0
     # the tracks are lost: the edits fade out on the faces' last points, then stop
     vr.tracker.update = lambda frame, t, **kw: []
     vr.update(frames[12], 12 / 30)
-    out = vr.update(frames[13], 13 / 30)
-    assert len(vr.last_weights) == 2 and 0 < max(vr.last_weights) < 1
-    assert not np.array_equal(out, frames[13])
+    r = vr.process(frames[13], 13 / 30)
+    assert len(r.weights) == 2 and 0 < max(r.weights) < 1
+    assert not np.array_equal(r.image, frames[13])
     for i in range(14, 25):
-        out = vr.update(frames[i % 14], i / 30)
-    assert vr.last_weights == [] and np.array_equal(out, frames[24 % 14])
+        r = vr.process(frames[i % 14], i / 30)
+    assert r.weights == [] and np.array_equal(r.image, frames[24 % 14])
 
 
 def test_shimmer_falls_with_smoothing(lm):
@@ -63,8 +62,7 @@ def test_shimmer_falls_with_smoothing(lm):
         vr = VideoRetoucher(lm, adj, smooth=smooth, ramp_s=0.0)
         prev, shimmer = {}, []
         for i, f in enumerate(frames):
-            vr.update(f, i / 30)
-            for face in vr.last_faces:
+            for face in vr.process(f, i / 30).faces:
                 fld = face_field(face, adj, f.shape)
                 if i >= 4 and face.track_id in prev:     # after the filter settled
                     width = float(np.linalg.norm(face.points[0] - face.points[32]))
@@ -177,8 +175,8 @@ def test_confidence_flicker_fades_instead_of_popping(lm):
     vr.tracker.update = fake_update
     applied = []
     for i in range(12):
-        vr.update(img, i / 30)
-        applied.append(vr.last_report[0].weight if vr.last_report else 0.0)
+        report = vr.process(img, i / 30).report
+        applied.append(report[0].weight if report else 0.0)
     steps = np.abs(np.diff(applied))
     assert steps.max() < 0.3, applied                  # ramp-in (smoothstep) and trust limit together
     assert steps[9:].max() <= (1 / 30) / 0.3 + 1e-6, applied   # after the ramp: the trust limit alone

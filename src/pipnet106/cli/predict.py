@@ -102,8 +102,9 @@ def run(args) -> int:
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         from ..infer.video import predict_video
 
-        predict_video(lm, src, out, draw=args.draw, smooth=args.smooth,
-                      boxes=first_frame_boxes(given, src, args.boxes))
+        s = predict_video(lm, src, out, draw=args.draw, smooth=args.smooth,
+                          boxes=first_frame_boxes(given, src, args.boxes))
+        print(f"video: {s['frames']} frames, {s['fps']:.1f} frames/s, {s['redetections']} re-detection(s) -> {s['out']}")
         return 0
     if src.is_file():
         return _predict_one(lm, src, out, args, given)

@@ -6,8 +6,6 @@ before/after pictures (--compare) and a record of what was done to which face (-
 """
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 from .args import device_name, float_in, int_at_least
@@ -147,15 +145,23 @@ def _side_by_side(before, after):
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from ..fileio import atomic_write_image, atomic_write_json, atomic_write_text, find_images, read_image
-    from ..retouch import retouch_report
     from .predict import _make_landmarker, first_frame_boxes
 
     if args.list:
         print_table()
         return 0
+    adj, ramp, src, out, given = _inputs(args)
+    if adj.is_identity:
+        print("retouch: every value is 0 (outputs are copies); see --list, --preset")
+    lm = _make_landmarker(args)
+    select = args.faces.strip()
+    if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
+        return _run_video(args, lm, adj, src, out, select, ramp, first_frame_boxes(given, src, args.boxes))
+    return _run_images(args, lm, adj, src, out, select, given)
+
+
+def _inputs(args):
+    """(adjustments, ramp, input, output, given boxes) from the arguments, checked."""
     if not args.input:
         raise UserError("retouch: give an INPUT image, folder or video (or --list)")
     adj = adjustments_from_args(args)
@@ -170,66 +176,87 @@ def run(args) -> int:
         from ..detect import BoxesDetector
 
         given = BoxesDetector.from_json(args.boxes)
-    if adj.is_identity:
-        print("retouch: every value is 0 (outputs are copies); see --list, --preset")
-    lm = _make_landmarker(args)
-    select = args.faces.strip()
+    return adj, ramp, src, out, given
 
-    if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
-        return _run_video(args, lm, adj, src, out, select, ramp, first_frame_boxes(given, src, args.boxes))
 
-    single_file = src.is_file() and names_image_file(out)
+def _images(src: Path, out: Path) -> tuple[list[Path], Path, bool]:
+    """(images, the folder their names are relative to, whether `out` names the one output file)."""
+    from ..fileio import find_images
+
     if not src.is_file() and names_image_file(out):
         raise UserError(f"--out: {out} names an image file, but {src} is a folder; give an output folder")
     if src.is_file():
-        images, root = [src], src.parent
-    else:
-        images = find_images(src, exclude=out)   # never re-read our outputs
-        root = src
-        if not images:
-            raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
-    problems: list[str] = []
-    records, done, kept = [], 0, 0
+        return [src], src.parent, names_image_file(out)
+    images = find_images(src, exclude=out)   # never re-read our outputs
+    if not images:
+        raise UserError(f"{src}: no images found (extensions: .jpg .jpeg .png .bmp .webp)")
+    return images, src, False
+
+
+def _retouch_image(lm, path: Path, rel: Path, target: Path, adj, select: str, given, compare: bool) -> dict:
+    """Retouch one photo into `target` -> its JSON record; `SampleError` when it is skipped."""
+    from ..fileio import atomic_write_image, read_image
+    from ..retouch import retouch_report
+
+    image = read_image(path)
+    boxes = [[*d.box, d.score] for d in given.lookup(rel)] if given is not None else None
+    faces = [] if adj.is_identity else lm.predict(image, boxes=boxes)
+    try:
+        result, report = retouch_report(image, faces, adj, "all" if select == "all" else select)
+    except UserError as e:
+        if "out of range" not in str(e):
+            raise
+        raise SampleError(path, f"--faces {select}", str(e)) from None
+    if not faces and not adj.is_identity:
+        raise SampleError(path, "no face found")
+    atomic_write_image(target, result)
+    if compare:
+        atomic_write_image(target.with_name(target.stem + "_compare.jpg"), _side_by_side(image, result))
+    return {"image": str(rel), "output": str(target), "faces_found": len(faces),
+            "adjustments": adj.to_dict(), "faces": [r.to_dict() for r in report]}
+
+
+def _run_images(args, lm, adj, src: Path, out: Path, select: str, given) -> int:
+    """A photo or a folder of photos; a folder's records go to out/retouch.jsonl as they come."""
+    from tqdm import tqdm
+
+    from ..fileio import JsonlStream, atomic_write_json
+
+    images, root, single_file = _images(src, out)
+    stream = JsonlStream(out / "retouch.jsonl", resume=not args.overwrite) if args.json and len(images) > 1 else None
+    problems, records, kept = [], [], 0
     bar = tqdm(images, desc="retouch", unit="img", disable=len(images) == 1)
-    for path in bar:
-        rel = path.relative_to(root)
-        target = out if single_file else out / rel
-        if target.exists() and not args.overwrite and len(images) > 1:
-            kept += 1
-            continue
-        try:
-            image = read_image(path)
-            boxes = [[*d.box, d.score] for d in given.lookup(rel)] if given is not None else None
-            faces = [] if adj.is_identity else lm.predict(image, boxes=boxes)
-            result, report = retouch_report(image, faces, adj, "all" if select == "all" else select)
-        except SampleError as e:
-            problems.append(str(e))
-            bar.write(f"skip {e}")
-            continue
-        except UserError as e:
-            if "out of range" not in str(e):
-                raise
-            problems.append(f"{path}: --faces {select}: {e}")
-            bar.write(f"skip {path}: {e}")
-            continue
-        if not faces and not adj.is_identity:
-            problems.append(f"{path}: no face found")
-            bar.write(f"skip {path}: no face found")
-            continue
-        atomic_write_image(target, result)
-        if args.compare:
-            atomic_write_image(target.with_name(target.stem + "_compare.jpg"), _side_by_side(image, result))
-        rec = {"image": str(rel), "output": str(target), "faces_found": len(faces),
-               "adjustments": adj.to_dict(), "faces": [r.to_dict() for r in report]}
-        records.append(rec)
-        if args.json:
-            if len(images) == 1:
+    try:
+        for path in bar:
+            rel = path.relative_to(root)
+            target = out if single_file else out / rel
+            if target.exists() and not args.overwrite and len(images) > 1:
+                kept += 1
+                continue
+            try:
+                rec = _retouch_image(lm, path, rel, target, adj, select, given, args.compare)
+            except SampleError as e:
+                problems.append(str(e))
+                bar.write(f"skip {e}")
+                continue
+            records.append(rec)
+            if stream is not None:
+                stream.write(rec)
+            elif args.json:
                 atomic_write_json(target.with_suffix(".json"), rec)
-            else:   # one record per image, the JSONL rewritten as it grows (resumable runs append)
-                jl = out / "retouch.jsonl"
-                old = jl.read_text() if jl.exists() else ""
-                atomic_write_text(jl, old + json.dumps(rec) + "\n")
-        done += 1
+    except BaseException:
+        if stream is not None:
+            stream.close()   # keep the .part: a re-run continues it
+        raise
+    if stream is not None:
+        stream.finish()
+    print(_summary(adj, records, len(images), kept, out, problems))
+    for p in problems:
+        print(f"  {p}")
+    return 1 if problems else 0
+
+
+def _summary(adj, records: list[dict], total: int, kept: int, out: Path, problems: list[str]) -> str:
     if adj.is_identity:
         what = "no adjustment given: copied unchanged, faces not searched"
     else:
@@ -237,47 +264,28 @@ def run(args) -> int:
         found = sum(r["faces_found"] for r in records)
         what = f"{edited} of {found} faces edited" + (
             " (the others not selected, or faded out: low point confidence, turned away)" if edited < found else "")
-    print(f"retouch: {done}/{len(images)} images, {what} -> {out}"
-          + (f"; {kept} already done (kept; --overwrite to redo)" if kept else "")
-          + (f"; {len(problems)} problem(s):" if problems else ""))
-    for p in problems:
-        print(f"  {p}")
-    return 1 if problems else 0
+    return (f"retouch: {len(records)}/{total} images, {what} -> {out}"
+            + (f"; {kept} already done (kept; --overwrite to redo)" if kept else "")
+            + (f"; {len(problems)} problem(s):" if problems else ""))
 
 
 def _run_video(args, lm, adj, src: Path, out: Path, select: str, ramp: float, first_boxes=None) -> int:
     import numpy as np
-    from tqdm import tqdm
 
-    from ..fileio import AtomicVideoWriter, atomic_write_text
+    from ..infer.video import process_video
     from ..retouch.video import VideoRetoucher
-    from ..infer.video import open_video
 
     target = out if out.suffix.lower() in VIDEO_EXTS else out / f"{src.stem}_retouched.mp4"
-    cap, frame, fps, total = open_video(src)
-    h, w = frame.shape[:2]
     vr = VideoRetoucher(lm, adj, smooth=not args.no_smooth, ramp_s=ramp, select=select)
-    lines, index, t0 = [], 0, time.perf_counter()
-    bar = tqdm(total=total, desc="retouch video", unit="frame")
-    try:
-        with AtomicVideoWriter(target, fps, (w * 2 if args.compare else w, h)) as writer:
-            ok = True
-            while ok:
-                result = vr.update(frame, index / fps, boxes=first_boxes if index == 0 else None)
-                writer.write(np.concatenate([frame, result], axis=1) if args.compare else result)
-                if args.json:
-                    lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
-                                             "faces": [dict(r.to_dict(), track_id=int(getattr(f, "track_id", -1)))
-                                                       for r, f in zip(vr.last_report, vr.last_faces)]}))
-                index += 1
-                bar.update(1)
-                ok, frame = cap.read()
-    finally:
-        bar.close()
-        cap.release()
-    if args.json:
-        atomic_write_text(target.with_suffix(".jsonl"), "\n".join(lines) + "\n")
-    secs = time.perf_counter() - t0
-    print(f"retouch video: {index} frames, {index / max(secs, 1e-9):.1f} frames/s, "
+
+    def per_frame(frame: np.ndarray, index: int, t: float) -> tuple[dict, np.ndarray]:
+        r = vr.process(frame, t, boxes=first_boxes if index == 0 else None)
+        record = {"faces": [dict(rep.to_dict(), track_id=int(getattr(f, "track_id", -1)))
+                            for rep, f in zip(r.report, r.faces)]}
+        return record, (np.concatenate([frame, r.image], axis=1) if args.compare else r.image)
+
+    frames, secs = process_video(src, per_frame, target, target.with_suffix(".jsonl") if args.json else None,
+                                 desc="retouch video")
+    print(f"retouch video: {frames} frames, {frames / max(secs, 1e-9):.1f} frames/s, "
           f"detector ran {vr.tracker.detector_calls}x -> {target}")
     return 0

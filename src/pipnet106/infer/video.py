@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -319,50 +320,76 @@ def open_video(path) -> tuple[object, np.ndarray, float, int | None]:
     return cap, frame, cap.get(cv2.CAP_PROP_FPS) or 30.0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
 
 
+def process_video(path: str | Path, per_frame: Callable[[np.ndarray, int, float], tuple[dict, np.ndarray | None]],
+                  video_out: str | Path | None = None, jsonl_out: str | Path | None = None,
+                  desc: str = "video") -> tuple[int, float]:
+    """The one frame loop of `predict` and `retouch` on a video file -> (frames, seconds).
+
+    `per_frame(frame, index, t)` returns the frame's JSON record and the frame to write (or None).
+    Records go to `jsonl_out` as they come (one line per frame, with "frame" and "time", renamed
+    into place when the video ends); output frames to `video_out` (an atomic video file whose size
+    is that of the first frame written). A failure leaves neither file half-written.
+    """
+    import time
+
+    from tqdm import tqdm
+
+    from ..fileio import AtomicVideoWriter, JsonlStream
+
+    cap, frame, fps, total = open_video(path)
+    stream = JsonlStream(jsonl_out) if jsonl_out is not None else None
+    writer = None
+    index, t0 = 0, time.perf_counter()
+    bar = tqdm(total=total, desc=desc, unit="frame")
+    try:
+        ok = True
+        while ok:
+            record, shown = per_frame(frame, index, index / fps)
+            if stream is not None:
+                stream.write({"frame": index, "time": round(index / fps, 4), **record})
+            if video_out is not None and shown is not None:
+                if writer is None:
+                    writer = AtomicVideoWriter(video_out, fps, (shown.shape[1], shown.shape[0]))
+                writer.write(shown)
+            index += 1
+            bar.update(1)
+            ok, frame = cap.read()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        if stream is not None:
+            stream.close()
+        raise
+    finally:
+        bar.close()
+        cap.release()
+    if writer is not None:
+        writer.close()
+    if stream is not None:
+        stream.finish()
+    return index, time.perf_counter() - t0
+
+
 def predict_video(landmarker: Landmarker, path, out, draw: bool = False, smooth: bool = False,
                   tracker_kw: dict | None = None, boxes=None) -> dict:
     """Landmarks for every frame of a video file -> `out/<stem>.jsonl` (+ annotated `<stem>_annotated.mp4`).
 
     `boxes`: face boxes (x0, y0, x1, y1[, score]) of the first frame, which start the tracks (for
     users who bring their own boxes; without a detector, faces that are lost are not found again).
+    Returns a summary (frames, seconds, fps, detector calls and runs, re-detections).
     """
-    import contextlib
-    import json
-    import time
-
-    from tqdm import tqdm
-
     from ..draw import draw_faces
-    from ..fileio import AtomicVideoWriter, atomic_write_text
 
     path, out = Path(path), Path(out)
-    cap, frame, fps, total = open_video(path)
     tracker = Tracker(landmarker, smooth=smooth, **(tracker_kw or {}))
     out.mkdir(parents=True, exist_ok=True)
-    h, w = frame.shape[:2]
-    writer = AtomicVideoWriter(out / f"{path.stem}_annotated.mp4", fps, (w, h)) if draw else None
-    lines, index, t0 = [], 0, time.perf_counter()
-    bar = tqdm(total=total, desc="video", unit="frame")
-    try:
-        with writer if writer is not None else contextlib.nullcontext():
-            ok = True
-            while ok:
-                faces = tracker.update(frame, t=index / fps, boxes=boxes if index == 0 else None)
-                lines.append(json.dumps({"frame": index, "time": round(index / fps, 4),
-                                         "faces": [f.to_dict() for f in faces]}))
-                if writer is not None:
-                    writer.write(draw_faces(frame, faces))
-                index += 1
-                bar.update(1)
-                ok, frame = cap.read()
-    finally:
-        bar.close()
-        cap.release()
-    secs = time.perf_counter() - t0
-    atomic_write_text(out / f"{path.stem}.jsonl", "\n".join(lines) + "\n")
-    summary = {"frames": index, "seconds": secs, "fps": index / max(secs, 1e-9),
-               "detector_calls": tracker.detector_calls, "detector_runs": tracker.detector_runs,
-               "redetections": tracker.redetections}
-    print(f"video: {index} frames, {summary['fps']:.1f} frames/s, {tracker.redetections} re-detection(s) -> "
-          f"{out / (path.stem + '.jsonl')}")
-    return summary
+
+    def per_frame(frame: np.ndarray, index: int, t: float) -> tuple[dict, np.ndarray | None]:
+        faces = tracker.update(frame, t=t, boxes=boxes if index == 0 else None)
+        return {"faces": [f.to_dict() for f in faces]}, (draw_faces(frame, faces) if draw else None)
+
+    frames, secs = process_video(path, per_frame, out / f"{path.stem}_annotated.mp4" if draw else None,
+                                 out / f"{path.stem}.jsonl")
+    return {"frames": frames, "seconds": secs, "fps": frames / max(secs, 1e-9), "out": str(out / f"{path.stem}.jsonl"),
+            "detector_calls": tracker.detector_calls, "detector_runs": tracker.detector_runs,
+            "redetections": tracker.redetections}
