@@ -99,16 +99,15 @@ def test_batch_of_large_faces_is_cropped_on_threads_identically(lm, group_faces,
     big = cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)   # faces ~480 px: area crops
     transforms = [lm.crop_for_box(np.asarray(f.box) * 4) for f in group_faces]
     assert sum(t.scale < predict_mod.AREA_FILTER_BELOW for t in transforms) >= 2
-    used = []
-    real_pool = predict_mod._crop_pool
-    monkeypatch.setattr(predict_mod, "_crop_pool", lambda n: used.append(n) or real_pool(n))
     serial = Landmarker(lm.backend, detector=None)
     serial.crop_threads = 1
-    pooled = Landmarker(lm.backend, detector=None)
-    pooled.crop_threads = 3
-    a, b = serial.preprocess(big, transforms), pooled.preprocess(big, transforms)
-    assert used == [3] and np.array_equal(a, b)
-    assert np.array_equal(b[1], transforms[1].apply(big))
+    with Landmarker(lm.backend, detector=None) as pooled:
+        pooled.crop_threads = 3
+        a, b = serial.preprocess(big, transforms), pooled.preprocess(big, transforms)
+        assert serial._pool is None and pooled._pool is not None and pooled._pool._max_workers == 3
+        assert np.array_equal(a, b)
+        assert np.array_equal(b[1], transforms[1].apply(big))
+    assert pooled._pool is None, "close() ends the landmarker's crop threads"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -204,19 +203,12 @@ def one_per_face(faces: list[Face]) -> list[Face]:
     return [faces[i] for i in sorted(kept)]
 
 
-@lru_cache(maxsize=None)
-def _crop_pool(threads: int) -> ThreadPoolExecutor:
-    """One shared pool per thread count for the anti-aliased crops of a batch (`Landmarker.preprocess`)."""
-    return ThreadPoolExecutor(threads, thread_name_prefix="pipnet106-crop")
-
-
-# a forked child inherits the pools but not their threads (work queued there would never run): it
-# starts its own
-os.register_at_fork(after_in_child=_crop_pool.cache_clear)
-
-
 class Landmarker:
-    """Detector + landmark backend. `predict(image) -> list[Face]`."""
+    """Detector + landmark backend. `predict(image) -> list[Face]`.
+
+    A landmarker may own a small thread pool for the crops of a batch (made on first use);
+    `close()` or a `with` block ends it (threads left running end with the process anyway).
+    """
 
     def __init__(self, backend, detector: Callable | str | None = "default", refine: int = 1,
                  max_faces: int = 0, min_face_size: float | str | None = "auto",
@@ -249,6 +241,30 @@ class Landmarker:
         self.refine_tol = float(refine_tol)
         # threads for a batch's crops: the backend's (its `threads=`), else up to 4 of this machine's cores
         self.crop_threads = int(getattr(backend, "threads", None) or min(4, os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+
+    def crop_pool(self) -> ThreadPoolExecutor:
+        """This landmarker's pool for the anti-aliased crops of a batch (`crop_threads` workers).
+
+        A forked child inherits the pool but not its threads (work queued there would never run):
+        it starts its own."""
+        if self._pool is None or self._pool_pid != os.getpid() or self._pool._max_workers != self.crop_threads:
+            self._pool = ThreadPoolExecutor(self.crop_threads, thread_name_prefix="pipnet106-crop")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def close(self) -> None:
+        """End the crop threads (a later batch starts them again)."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=True)
+        self._pool = None
+
+    def __enter__(self) -> "Landmarker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ---- constructors ----
     @classmethod
@@ -299,9 +315,8 @@ class Landmarker:
         # with the earlier float64 crop
         if len(transforms) == 1:  # one face (a video call): no copy into a batch
             return transforms[0].apply(image)[None]
-        threads = min(len(transforms), self.crop_threads)
-        if threads > 1 and sum(t.scale < AREA_FILTER_BELOW for t in transforms) > 1:
-            return np.stack(list(_crop_pool(threads).map(lambda t: t.apply(image), transforms)))
+        if self.crop_threads > 1 and sum(t.scale < AREA_FILTER_BELOW for t in transforms) > 1:
+            return np.stack(list(self.crop_pool().map(lambda t: t.apply(image), transforms)))
         return np.stack([t.apply(image) for t in transforms])
 
     def inference(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
