@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from .constants import BACKBONE_NAMES, MBV2_WIDTHS
+from .constants import BACKBONE_NAMES, MBV2_WIDTHS, NET_STRIDES
 from .errors import UserError
 
 
@@ -210,8 +210,8 @@ def validate(cfg: Config) -> None:
         get_layout(cfg.layout)
     except ValueError as e:
         raise UserError(str(e)) from None
-    if cfg.net_stride not in (16, 32, 64, 128):
-        raise UserError(f"net_stride must be one of 16, 32, 64, 128 (got {cfg.net_stride})")
+    if cfg.net_stride not in NET_STRIDES:
+        raise UserError(f"net_stride must be one of {', '.join(map(str, NET_STRIDES))} (got {cfg.net_stride})")
     if cfg.input_size % cfg.net_stride != 0 or cfg.input_size < cfg.net_stride:
         raise UserError(f"input_size {cfg.input_size} must be a positive multiple of net_stride {cfg.net_stride}")
     if cfg.num_nb < 0:

@@ -41,3 +41,6 @@ BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "r
 """Backbones built into `models.backbones`; more may be added there with `register_backbone`."""
 MBV2_WIDTHS = (1280, 640, 320)
 """Allowed final widths of the mobilenet_v2 backbone (0 in a config = the default 1280)."""
+NET_STRIDES = (16, 32, 64, 128)
+"""Allowed `net_stride` values: 16 (the backbone's last downsampling removed) and 32 read every cell of
+the backbone's map; 64 and 128 read every 2nd / 4th cell."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..constants import NET_STRIDES
 from ..errors import UserError
 from .backbones import BACKBONES, build_backbone, load_pretrained, register_backbone
 from .pipnet import PIPNet
@@ -16,7 +17,6 @@ from .pipnet import PIPNet
 __all__ = ["BACKBONES", "PIPNet", "build_model", "build_backbone", "count_params", "count_flops",
            "count_macs", "load_pretrained", "register_backbone"]
 
-NET_STRIDES = (16, 32, 64, 128)
 
 
 def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
@@ -31,7 +31,7 @@ def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
     if cfg.backbone not in BACKBONES:
         raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(sorted(BACKBONES))}")
     if cfg.net_stride not in NET_STRIDES:
-        raise UserError(f"net_stride must be one of 16, 32, 64, 128 (got {cfg.net_stride})")
+        raise UserError(f"net_stride must be one of {', '.join(map(str, NET_STRIDES))} (got {cfg.net_stride})")
     try:
         num_points = (layout or get_layout(cfg.layout)).num_points
     except ValueError as e:
