@@ -25,9 +25,9 @@ from pipnet106.retouch.params import DEFAULT_BLUSH, PRESET_USES
 from pipnet106.retouch.warp import template_shift
 from pipnet106.synth.faces import template
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PAIR = FIXTURES / "pair2.jpg"
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _face(width: float, left: float, top: float) -> np.ndarray:

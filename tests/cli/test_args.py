@@ -15,7 +15,7 @@ from pipnet106.errors import UserError
 from pipnet106.data.prepare import prepare
 from pipnet106.synth.faces import render_face
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAIR = ROOT / "tests" / "fixtures" / "pair2.jpg"
 from pipnet106.constants import STARTER_PT
 

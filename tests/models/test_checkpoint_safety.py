@@ -18,7 +18,7 @@ from pipnet106.data.meanface import neighbors
 from pipnet106.models import build_model
 from pipnet106.synth.faces import template
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GROUP = ROOT / "tests" / "fixtures" / "group4.jpg"
 
 

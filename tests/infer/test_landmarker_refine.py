@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipnet106.crop import box_transform, crop_change, points_box
+from pipnet106.crop import box_transform, crop_change
 from pipnet106.layout import get_layout
 from pipnet106.infer.landmarker import Landmarker
 from pipnet106.synth.faces import template

@@ -14,7 +14,7 @@ from pipnet106.cli import main
 from pipnet106.errors import UserError
 from pipnet106.synth.faces import generate_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GROUP = ROOT / "tests" / "fixtures" / "group4.jpg"
 
 

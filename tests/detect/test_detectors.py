@@ -19,7 +19,7 @@ from pipnet106.detect import blazeface as bf
 from pipnet106.errors import SampleError, UserError
 from pipnet106.fileio import read_image
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
 from pipnet106.constants import ASSETS
 
 

@@ -9,19 +9,13 @@ import numpy as np
 import pytest
 
 from pipnet106.cli import main
-from pipnet106.infer.landmarker import Landmarker
 from pipnet106.retouch import PRESETS, Adjustments
 from pipnet106.retouch.warp import face_field
 from pipnet106.retouch.video import VideoRetoucher, field_shimmer
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PAIR = FIXTURES / "pair2.jpg"
 GROUP = FIXTURES / "group4.jpg"
-
-
-@pytest.fixture(scope="module")
-def lm() -> Landmarker:
-    return Landmarker.default()
 
 
 def _still_clip(n: int, sigma: float = 6.0, seed: int = 0) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ from pipnet106.layout import LAPA106, get_layout
 from pipnet106.infer.landmarker import Face, region_map, view_name
 from pipnet106.synth.faces import render_face
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def synth_face(yaw=0.0, conf=0.7, scale=120.0, size=256) -> tuple[np.ndarray, Face]:

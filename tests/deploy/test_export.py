@@ -34,7 +34,7 @@ from pipnet106.models import build_model  # noqa: E402
 
 SIZE = 64
 TOL = 1e-4  # points: fraction of the crop side; conf: score units
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CONFIGS = {  # name -> config overrides
     "color": dict(input_size=SIZE, backbone="mobilenet_v2", width=320, net_stride=32, num_nb=10),

@@ -16,14 +16,9 @@ from pipnet106.errors import UserError
 from pipnet106.constants import STARTER_ONNX, STARTER_PT
 from pipnet106.infer.landmarker import Landmarker
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GROUP = FIXTURES / "group4.jpg"   # 4 frontal faces
 PAIR = FIXTURES / "pair2.jpg"     # 2 faces
-
-
-@pytest.fixture(scope="module")
-def lm() -> Landmarker:
-    return Landmarker.default()
 
 
 @pytest.fixture(scope="module")

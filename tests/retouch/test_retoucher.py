@@ -20,14 +20,9 @@ from pipnet106.shape.frame import (CHIN, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH
 from pipnet106.retouch.makeup import _apply_gain, cheek_centres
 from pipnet106.shape.field import BAND_PX
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GROUP = FIXTURES / "group4.jpg"
 PAIR = FIXTURES / "pair2.jpg"
-
-
-@pytest.fixture(scope="module")
-def lm() -> Landmarker:
-    return Landmarker.default()
 
 
 def _photo(lm, path):

@@ -17,7 +17,7 @@ from pipnet106.fileio import read_image
 from pipnet106.constants import STARTER_ONNX
 from pipnet106.infer.landmarker import Landmarker
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOLDEN = json.loads((FIXTURES / "golden_group4.json").read_text())
 
 

@@ -24,7 +24,7 @@ from pipnet106.fileio import read_image
 from pipnet106.data.formats import read_list
 from pipnet106.synth.faces import format_points, render_face
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PAIR = FIXTURES / "pair2.jpg"  # 2 faces
 N = 106
 
@@ -214,7 +214,7 @@ def prepared_cases(tmp_path_factory):
     import sys
 
     # a child process, so output printed by C libraries (libjpeg, libpng) is seen too
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
     res = subprocess.run([sys.executable, "-m", "pipnet106", "prepare", str(src), "--out", str(out), "--size", "64",
                           "--crop", "face", "--test-frac", "0", "--workers", "0"],
                          capture_output=True, text=True, env=env, timeout=300)
@@ -510,13 +510,6 @@ def test_predict_non_ascii_and_exif_rotated_photo(tmp_path):
 
 
 # ---------------------------------------------------------------- Python API
-
-@pytest.fixture(scope="module")
-def lm():
-    from pipnet106.infer.landmarker import Landmarker
-
-    return Landmarker.default()
-
 
 def test_api_missing_file(lm, tmp_path):
     with pytest.raises(SampleError, match="nope.jpg: missing image"):

@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 from pipnet106.infer.batch import BatchPredictor, read_shards, shard_name  # noqa: E402
 from pipnet106.cli import main  # noqa: E402
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="module")

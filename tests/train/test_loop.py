@@ -53,7 +53,7 @@ def sub_env() -> dict[str, str]:
     """Environment for child processes: the package importable, the same torch thread count as here
     (so a subprocess computes bit-for-bit what this process computes)."""
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
     return env

@@ -12,20 +12,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from pipnet106.cli import main
 from pipnet106.cli.predict import PAUSE_ENV
 from pipnet106.crop import CropTransform
 from pipnet106.data.formats import read_list
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PHOTOS = [FIXTURES / "pair2.jpg", FIXTURES / "group4.jpg"]  # 2 and 4 faces
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     return env
 
