@@ -40,8 +40,8 @@ def default_out(weights: str, split: str) -> Path:
 
 def run(args) -> int:
     out = args.out or str(default_out(args.weights, args.split))
-    rep = evaluate(args.weights, args.data, args.split, args.norm, args.threshold, args.flip, out, args.worst,
-                   args.batch_size, args.device)
+    rep = evaluate(args.weights, args.data, split=args.split, norm=args.norm, threshold=args.threshold, flip=args.flip,
+                   out=out, worst=args.worst, batch_size=args.batch_size, device=args.device)
     print(format_report(rep))
     print(f"report: {out}/eval.json")
     return 0

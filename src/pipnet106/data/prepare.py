@@ -269,7 +269,8 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     srcs = [Path(sources)] if isinstance(sources, (str, Path)) else [Path(s) for s in sources]
     out = Path(out)
     lab_dir = Path(labels_dir) if labels_dir is not None else None
-    lay = _check_args(srcs, out, lab_dir, size, crop, enlarge, test_frac, fmt, layout, num_nb, overwrite)
+    lay = _check_args(srcs, out, lab_dir, size=size, crop=crop, enlarge=enlarge, test_frac=test_frac, fmt=fmt,
+                      layout=layout, num_nb=num_nb, overwrite=overwrite)
     found, filtered = _scan(srcs, out, fmt, lab_dir, recursive, FaceFilter(min_conf, reliable_only))
     given_split = _given_split([s for _, s in found], train_names, test_names, verbose)
     todo = [i for i in range(len(found)) if given_split.get(i) != "unused"]
@@ -279,8 +280,9 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
     try:
         summary = PrepareSummary(out=out, num_unused=len(found) - len(todo), filtered=filtered)
-        good = _crop_all(found, todo, staging, lay.num_points, int(size), crop, float(enlarge), workers,
-                         progress and verbose, verbose, summary)
+        good = _crop_all(found, todo, staging, num_points=lay.num_points, size=int(size), crop=crop,
+                         enlarge=float(enlarge), workers=workers, progress=progress and verbose, verbose=verbose,
+                         summary=summary)
         if strict and summary.skipped:
             _print_summary(summary, verbose, wrote=False)
             raise UserError(f"--strict: {summary.num_skipped} sample(s) skipped ({_reason_text(summary)}); "
@@ -311,7 +313,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     return summary
 
 
-def _check_args(srcs: list[Path], out: Path, lab_dir: Path | None, size: int, crop: str, enlarge: float,
+def _check_args(srcs: list[Path], out: Path, lab_dir: Path | None, *, size: int, crop: str, enlarge: float,
                 test_frac: float, fmt: str, layout: str, num_nb: int, overwrite: bool):
     """Every argument and the output folder, before any work -> the Layout."""
     try:
@@ -392,7 +394,7 @@ def _given_split(samples: list[Sample], train_names, test_names, verbose: bool) 
     return split
 
 
-def _crop_all(found: list[tuple[str, Sample]], todo: list[int], staging: Path, num_points: int, size: int,
+def _crop_all(found: list[tuple[str, Sample]], todo: list[int], staging: Path, *, num_points: int, size: int,
               crop: str, enlarge: float, workers: int, progress: bool, verbose: bool,
               summary: PrepareSummary) -> list[dict]:
     """Check and crop every sample into `staging` -> the good ones (bad ones go to `summary.skipped`)."""

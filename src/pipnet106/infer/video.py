@@ -108,7 +108,7 @@ class Tracker:
     benchmarks/video_jitter.py (table in the README).
     """
 
-    def __init__(self, landmarker: Landmarker, smooth: bool = True, min_cutoff: float = 0.1, beta: float = 20.0,
+    def __init__(self, landmarker: Landmarker, smooth: bool = True, *, min_cutoff: float = 0.1, beta: float = 20.0,
                  d_cutoff: float = 1.0, min_conf: float = 0.25, detect_every: int = 30, scan_frames: int = 10,
                  drift: DriftRule | None = DriftRule()) -> None:
         self.lm = landmarker

@@ -170,7 +170,7 @@ def _select(images: list[Path], max_images: int | None, seed: int) -> list[Path]
     return [images[i] for i in sorted(idx)]
 
 
-def autolabel(src: str | Path, out: str | Path, max_faces: int = 5, overwrite: bool = False,
+def autolabel(src: str | Path, out: str | Path, *, max_faces: int = 5, overwrite: bool = False,
               resume: bool = False, max_disagree: float = DEFAULT_MAX_DISAGREE, max_images: int | None = None,
               seed: int = 0, teacher: Callable[[np.ndarray], list[TeacherFace]] | None = None) -> dict:
     """Label every image under `src` into `out`; never touches `src`. Returns the summary.

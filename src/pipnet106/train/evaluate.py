@@ -131,7 +131,7 @@ def plot_ced(per_sample: np.ndarray, path: Path, threshold: float, title: str) -
     return True
 
 
-def evaluate(weights: str | Path, data: str | Path, split: str = "test", norm: str | None = None,
+def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm: str | None = None,
              threshold: float = 0.10, flip: bool = False, out: str | Path | None = None, worst: int = 10,
              batch_size: int = 32, device: str = "cpu", workers: int = 0) -> dict:
     """Evaluate a checkpoint on a prepared folder's list; write the report to `out` when given."""
