@@ -33,6 +33,9 @@ or float RGB in [0, 1], channels first, for runtimes that cannot take uint8."""
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("points", "conf")
 """Normalized points (B, N, 2) in crop fractions, and per-point confidence (B, N)."""
+VISIBILITY_OUTPUT = "visibility"
+"""Optional third output (B, N) in [0, 1]: how likely each point is visible, not covered (models
+trained with `visibility: true`)."""
 REQUIRED_META = ("layout", "num_points", "input_size", "input_format", "grayscale", "crop_enlarge")
 """Metadata keys without which an ONNX file cannot be run correctly."""
 
@@ -44,3 +47,5 @@ MBV2_WIDTHS = (1280, 640, 320)
 NET_STRIDES = (16, 32, 64, 128)
 """Allowed `net_stride` values: 16 (the backbone's last downsampling removed) and 32 read every cell of
 the backbone's map; 64 and 128 read every 2nd / 4th cell."""
+OCCLUDER_KINDS = ("box", "hand", "hair", "glasses", "mask", "phone", "texture")
+"""What the occlusion augmentation can draw (`data.occluders`); config key `occluders`."""

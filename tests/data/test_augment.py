@@ -107,7 +107,7 @@ def test_affine_points_leaving_image_keep_coords_and_mask(face):
     aug = augment.Augmenter(cfg(shift_prob=1.0, shift_frac=0.45), LAPA106)
     rng = np.random.default_rng(0)
     info: dict = {}
-    out, p, m = aug(img, pts, mask, rng, info)
+    out, p, m, _ = aug(img, pts, mask, rng, info)
     np.testing.assert_array_equal(m, mask)
     np.testing.assert_allclose(p, pts + np.array(info["shift"]), atol=1e-9)
     _, p2 = augment.affine(img, pts, 0.0, 1.0, (300.0, 0.0))
@@ -166,7 +166,7 @@ def test_hflip_permutes_mask_with_points(face):
     np.testing.assert_array_equal(m, mask[LAPA106.flip_index])
     assert not m[104] and m[105]
     # and the Augmenter's flip does the same
-    _, pa, ma = augment.Augmenter(cfg(flip_prob=1.0), LAPA106)(img, pts, mask, rng)
+    _, pa, ma, _ = augment.Augmenter(cfg(flip_prob=1.0), LAPA106)(img, pts, mask, rng)
     np.testing.assert_array_equal(ma, m)
     np.testing.assert_allclose(pa, p)
 
@@ -183,7 +183,7 @@ def test_occlude(face):
         np.testing.assert_array_equal(out[outside], img[outside])
         assert not np.array_equal(out[y0:y1, x0:x1], img[y0:y1, x0:x1])
         assert hit_rate(out, pts, (x0, y0, x1, y1)) > 0.9
-    out, p, m = augment.Augmenter(cfg(occlude_prob=1.0), LAPA106)(img, pts, np.ones(106, bool), rng)
+    out, p, m, vis = augment.Augmenter(cfg(occlude_prob=1.0), LAPA106)(img, pts, np.ones(106, bool), rng)
     np.testing.assert_array_equal(p, pts)      # occluded points stay labelled
     assert m.all()
 
@@ -214,7 +214,7 @@ def test_blur_keeps_geometry(face):
     # the shift check can fail
     assert _best_integer_shift(img, np.roll(img, 1, axis=1)) == (1, 0)
     mask = np.ones(106, bool)
-    _, p, m = augment.Augmenter(cfg(blur_prob=1.0), LAPA106)(img, pts, mask, rng)
+    _, p, m, _ = augment.Augmenter(cfg(blur_prob=1.0), LAPA106)(img, pts, mask, rng)
     np.testing.assert_array_equal(p, pts)
     np.testing.assert_array_equal(m, mask)
 
@@ -239,7 +239,7 @@ def test_color_jitter_keeps_geometry(face):
     assert 0 < grays < 30
     assert not _is_pointwise_map(img, np.roll(img, 1, axis=0))
     mask = np.ones(106, bool)
-    _, p, m = augment.Augmenter(cfg(color_prob=1.0), LAPA106)(img, pts, mask, rng)
+    _, p, m, _ = augment.Augmenter(cfg(color_prob=1.0), LAPA106)(img, pts, mask, rng)
     np.testing.assert_array_equal(p, pts)
     np.testing.assert_array_equal(m, mask)
 
@@ -256,7 +256,7 @@ def test_full_augmenter_all_steps(face):
     for seed in range(6):
         info: dict = {}
         img_in, pts_in, mask_in = img.copy(), pts.copy(), mask.copy()
-        out, p, m = augment.Augmenter(full, LAPA106)(img, pts, mask, np.random.default_rng(seed), info)
+        out, p, m, _ = augment.Augmenter(full, LAPA106)(img, pts, mask, np.random.default_rng(seed), info)
         # inputs untouched
         np.testing.assert_array_equal(img, img_in)
         np.testing.assert_array_equal(pts, pts_in)
@@ -267,8 +267,8 @@ def test_full_augmenter_all_steps(face):
         # Blur and colour come last, so the same seed with them switched off gives the same geometry.
         # Markers are read before blur (a blurred yellow dot on dark skin reads as orange), and the
         # later steps are shown not to move anything: blur has no shift, colour is a per-colour map.
-        blurred, p_b, m_b = augment.Augmenter(no_color, LAPA106)(img, pts, mask, np.random.default_rng(seed))
-        sharp, p_s, m_s = augment.Augmenter(no_blur, LAPA106)(img, pts, mask, np.random.default_rng(seed))
+        blurred, p_b, m_b, _ = augment.Augmenter(no_color, LAPA106)(img, pts, mask, np.random.default_rng(seed))
+        sharp, p_s, m_s, _ = augment.Augmenter(no_blur, LAPA106)(img, pts, mask, np.random.default_rng(seed))
         for q, mm in ((p_b, m_b), (p_s, m_s)):
             np.testing.assert_array_equal(p, q)
             np.testing.assert_array_equal(m, mm)
@@ -287,7 +287,7 @@ def test_augmenter_float32_points_and_defaults(face):
     aug = augment.Augmenter(Config(), None)
     rng = np.random.default_rng(5)
     for _ in range(10):
-        out, p, m = aug(img, pts.astype(np.float32), np.ones(106, bool), rng)
+        out, p, m, _ = aug(img, pts.astype(np.float32), np.ones(106, bool), rng)
         assert out.shape == img.shape and out.dtype == np.uint8 and out.flags.c_contiguous
         assert p.shape == (106, 2) and p.dtype == np.float32 and m.dtype == bool and m.all()
     with pytest.raises(ValueError):
@@ -330,3 +330,25 @@ def test_new_steps_off_by_default_keep_old_augmentations():
     info = {}
     out3 = c(img, pts, mask, np.random.default_rng(5), info)
     assert info["jpeg"] and info["lowres"] and np.array_equal(out3[1], out1[1])  # same geometry, new pixels
+
+
+def test_shape_augmentation_keeps_points_on_their_markers():
+    """A random shape change warps the photo and maps the labels through the same field: every
+    label still sits on its own dot, while the points really moved."""
+    moved_faces = 0
+    for seed in range(8):
+        img, pts = synth.render_face(np.random.default_rng(seed), SIZE, SIZE, markers=True, max_yaw=15)
+        out, moved, values = augment.reshape_face(img, pts, np.ones(106, bool), np.random.default_rng(seed))
+        assert values is not None
+        moved_faces += int(np.abs(moved - pts).max() > 1.5)
+        assert hit_rate(out, moved) >= hit_rate(img, pts) - 0.02, (seed, values)
+    assert moved_faces >= 6
+
+
+def test_no_shape_augmentation_keeps_the_old_random_stream(face):
+    """shape_prob 0 (older configs) draws no random number: the same seed augments as before."""
+    img, pts = face
+    a = augment.Augmenter(cfg(rotate_prob=1.0, occlude_prob=1.0), LAPA106)
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    assert a.reshape(img, pts, np.ones(106, bool), rng_a)[2] is None
+    np.testing.assert_array_equal(a(img, pts, np.ones(106, bool), rng_a)[0], a(img, pts, np.ones(106, bool), rng_b)[0])

@@ -296,8 +296,8 @@ def test_hopeless_proposals_get_no_refinement_pass(lm):
     probe = Landmarker.default()
     probe.detector = Fake()
     seen = []
-    real_inference = probe.inference
-    probe.inference = lambda crops: (seen.append(len(crops)), real_inference(crops))[1]
+    real_infer = probe._infer
+    probe._infer = lambda crops: (seen.append(len(crops)), real_infer(crops))[1]
     faces = probe.predict(image)
     assert seen == [2, 1]  # two first passes, one refinement
     assert len(faces) == 1 and np.allclose(faces[0].box, face)

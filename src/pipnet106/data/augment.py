@@ -25,8 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..config import occluder_kinds
 from ..crop import pixel_centre_matrix
 from ..layout import Layout, get_layout
+from . import occluders
 
 _WARP_FLAGS = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
@@ -225,13 +227,30 @@ class Augmenter:
         self.color_prob = float(cfg.color_prob)
         self.jpeg_prob = float(getattr(cfg, "jpeg_prob", 0.0))
         self.lowres_prob = float(getattr(cfg, "lowres_prob", 0.0))
+        self.occluders = occluder_kinds(getattr(cfg, "occluders", "box"))
+        self.shape_prob = float(getattr(cfg, "shape_prob", 0.0))
+        self.shape_strength = float(getattr(cfg, "shape_strength", 1.0))
+
+    def reshape(self, image: np.ndarray, points: np.ndarray, mask: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict | None]:
+        """The shape augmentation (with probability `shape_prob`): random local changes of the face
+        (`SHAPE_AUGMENT`) applied to the photo with the retouch's one-to-one field, and the points
+        mapped through the same field exactly, so the network sees an eye or a mouth change while
+        the face around it stays. Run it at the prepared crop's full resolution, before resizing.
+        Returns (image, points, the values drawn or None)."""
+        if not self.shape_prob or rng.random() >= self.shape_prob:
+            return image, points, None
+        return reshape_face(image, points, mask, rng, self.shape_strength, self.layout)
 
     def __call__(self, image: np.ndarray, points: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                 info: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Augment one sample; returns new arrays (inputs are not modified).
+                 info: dict | None = None, other: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Augment one sample -> (image, points, mask, visible); new arrays (inputs are not modified).
 
-        If `info` is a dict it is filled with what was applied (flip, angle,
-        scale, shift, occlusion box, blur, color) - for tests and debugging.
+        `visible` (N,) is False for points an occluder covers or that left the image. `other` (a
+        photo of the same size) feeds the ``texture`` occluder. If `info` is a dict it is filled
+        with what was applied (flip, angle, scale, shift, occlusion, blur, color) - for tests and
+        debugging.
         """
         points = _float_points(points)
         _check(image, points)
@@ -260,8 +279,15 @@ class Augmenter:
             image, points = affine(image, points, angle, scale, shift, border_value=border)
 
         rec["occlusion"] = None
+        visible = occluders.visible_points(points, np.zeros(image.shape[:2], np.float32))
         if rng.random() < self.occlude_prob:
-            image, rec["occlusion"] = occlude(image, rng, return_box=True)
+            if self.occluders == ("box",):   # the original stream of random numbers
+                image, rec["occlusion"] = occlude(image, rng, return_box=True)
+                x0, y0, x1, y1 = rec["occlusion"]
+                visible &= ~((points[:, 0] >= x0) & (points[:, 0] < x1) & (points[:, 1] >= y0) & (points[:, 1] < y1))
+            else:
+                image, covered, rec["occlusion"] = occluders.occlude(image, points, rng, self.occluders, other)
+                visible &= covered
         rec["lowres"] = bool(self.lowres_prob and rng.random() < self.lowres_prob)
         if rec["lowres"]:
             image = low_resolution(image, rng)
@@ -274,4 +300,49 @@ class Augmenter:
         rec["jpeg"] = bool(self.jpeg_prob and rng.random() < self.jpeg_prob)
         if rec["jpeg"]:
             image = jpeg(image, rng)
-        return np.ascontiguousarray(image), points, mask
+        return np.ascontiguousarray(image), points, mask, visible
+
+
+# ----------------------------------------------------------------------------- shape
+
+SHAPE_AUGMENT = ("eye_size", "eye_height", "mouth_open", "mouth_width", "lip_fullness", "brow_lift", "jaw_width",
+                 "chin_length", "face_slim", "nose_width")
+"""The local changes the shape augmentation draws (`shape.primitives.SHAPE_CHANGES`). Not in it,
+so that evaluation can test on a warp training never saw: the `lens` magnifier."""
+
+
+def random_shape(rng: np.random.Generator, points: np.ndarray, strength: float = 1.0) -> dict[str, float]:
+    """Values in [-strength, strength] for about half of `SHAPE_AUGMENT`, the eyes changed unequally.
+
+    A mouth is closed no further than it is open (a negative `mouth_open` would press the lips
+    into each other), and the eyes' changes differ by up to half (`eye_asymmetry`): a wink or one
+    eye larger."""
+    from ..shape.primitives import SIZES
+
+    values = {name: float(rng.uniform(-strength, strength)) if rng.random() < 0.5 else 0.0 for name in SHAPE_AUGMENT}
+    gap = float(np.ptp(points[96:104, 1]))                            # the inner lips' opening, pixels
+    size = float(np.hypot(*(points[79] - points[66])))
+    most_closed = min(1.0, gap / max(2 * SIZES.mouth_open * size, 1e-6))
+    values["mouth_open"] = max(values["mouth_open"], -most_closed)
+    values["eye_asymmetry"] = float(rng.uniform(-0.5, 0.5))
+    return values
+
+
+def reshape_face(image: np.ndarray, points: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                 strength: float = 1.0, layout: Layout | None = None) -> tuple[np.ndarray, np.ndarray, dict | None]:
+    """One random shape change of a lapa106 face whose points are all labelled (others are left as
+    they are) -> (image, points mapped exactly through the warp, values or None)."""
+    from types import SimpleNamespace
+
+    from ..shape.field import apply_field, field_from_primitives
+    from ..shape.frame import face_frame
+    from ..shape.primitives import shape_primitives
+
+    if (layout is not None and layout.name != "lapa106") or len(points) != 106 or not np.all(mask):
+        return image, points, None
+    values = random_shape(rng, points, strength)
+    frame = face_frame(points, weight=1.0)
+    fld = field_from_primitives(shape_primitives(points, frame, SimpleNamespace(**values)), frame, image.shape)
+    if fld is None:
+        return image, points, values
+    return apply_field(image, fld), fld.forward_points(points).astype(points.dtype), values

@@ -75,24 +75,38 @@ class LandmarkDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def load(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Image (S, S, 3) BGR at the input size, points in pixels, validity mask."""
+    def load(self, i: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image (S, S, 3) BGR at the input size, points in pixels, validity mask. With `rng` (training),
+        the shape augmentation runs first, at the prepared crop's own resolution."""
         name, pts = self.entries[i]
         image = read_image(self.root / name, exif=False)
+        mask = np.isfinite(pts).all(axis=1)
+        if rng is not None and self.augment is not None and self.augment.shape_prob:
+            full = np.where(mask[:, None], pts, 0.0) * np.array([image.shape[1], image.shape[0]])
+            image, full, _ = self.augment.reshape(image, full, mask, rng)
+            pts = np.where(mask[:, None], full / np.array([image.shape[1], image.shape[0]]), np.nan)
         size = self.cfg.input_size
         if image.shape[:2] != (size, size):
             image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        mask = np.isfinite(pts).all(axis=1)
         points = np.where(mask[:, None], pts, 0.0) * size
         return image, points, mask
 
+    def other_image(self, rng: np.random.Generator) -> np.ndarray:
+        """Another sample's photo at the input size (the ``texture`` occluder's source)."""
+        name, _ = self.entries[int(rng.integers(len(self.entries)))]
+        image = read_image(self.root / name, exif=False)
+        size = self.cfg.input_size
+        return image if image.shape[:2] == (size, size) else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
     def __getitem__(self, i: int):
-        image, points, mask = self.load(i)
+        rng = np.random.default_rng([self.cfg.seed, self.epoch, i]) if self.augment is not None else None
+        image, points, mask = self.load(i, rng)
+        visible = np.ones(len(points), bool)
         if self.augment is not None:
-            rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
-            image, points, mask = self.augment(image, points, mask, rng)
+            other = self.other_image(rng) if "texture" in self.augment.occluders else None
+            image, points, mask, visible = self.augment(image, points, mask, rng, other=other)
         x = torch.from_numpy(to_input(image, self.cfg.grayscale))
-        tgt = encode(points / self.cfg.input_size, mask, self.grid, self.nb)
+        tgt = encode(points / self.cfg.input_size, mask, self.grid, self.nb, visible)
         tgt = {k: torch.as_tensor(v) for k, v in tgt.items()}
         tgt["points"] = torch.as_tensor(np.where(mask[:, None], points / self.cfg.input_size, np.nan),
                                         dtype=torch.float32)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def encode(points_norm: np.ndarray, mask: np.ndarray, grid: int, nb: np.ndarray) -> dict[str, np.ndarray]:
+def encode(points_norm: np.ndarray, mask: np.ndarray, grid: int, nb: np.ndarray,
+           visible: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """(N,2) normalized points + (N,) validity + (N,K) neighbour table -> target dict.
 
     Keys: ``cell`` (N,) int64 flat index y*grid+x; ``offset`` (N,2) float32;
     ``nb_offset`` (N,K,2) float32; ``mask`` (N,) float32; ``nb_mask`` (N,K) float32
-    (valid only when both the owner and the neighbour are valid). Invalid or
-    non-finite points get zero targets so no NaN reaches the loss.
+    (valid only when both the owner and the neighbour are valid); ``vis`` (N,) float32, 1 where
+    the point is visible (`visible`, all visible when not given; read only for labelled points).
+    Invalid or non-finite points get zero targets so no NaN reaches the loss.
     """
     pts = np.asarray(points_norm, dtype=np.float64)
     valid = np.asarray(mask, dtype=bool)
@@ -42,4 +44,5 @@ def encode(points_norm: np.ndarray, mask: np.ndarray, grid: int, nb: np.ndarray)
         "nb_offset": nb_offset.astype(np.float32),
         "mask": valid.astype(np.float32),
         "nb_mask": nb_valid.astype(np.float32),
+        "vis": (np.ones(n, bool) if visible is None else np.asarray(visible, bool)).astype(np.float32),
     }

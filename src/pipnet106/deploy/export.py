@@ -24,7 +24,7 @@ import torch
 
 from .. import __version__
 from ..models.checkpoint import LoadedModel, load_model
-from ..constants import INPUT_FORMATS, INPUT_NAME, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES
+from ..constants import INPUT_FORMATS, INPUT_NAME, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES, VISIBILITY_OUTPUT
 from ..models.inference import InferenceModule, cv2_gray_weights
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
@@ -91,7 +91,7 @@ def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
     """The graph with the raw maps as extra outputs (`MAP_NAMES`); `export_module` drops them after checking."""
     buf = io.BytesIO()
     example = module.example_input(batch=2)  # batch 2: nothing can specialise on a batch of 1
-    names = [*OUTPUT_NAMES, *MAP_NAMES]
+    names = [*module.output_names, *MAP_NAMES]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings
         try:
@@ -166,8 +166,11 @@ def _keep_outputs(model, count: int) -> None:
 
 
 def _set_output_shapes(model, num_points: int) -> None:
-    """Declare points (batch, N, 2) and conf (batch, N); the tracer leaves N symbolic for conf."""
-    for out, dims in zip(model.graph.output, (("batch", num_points, 2), ("batch", num_points))):
+    """Declare points (batch, N, 2), conf and visibility (batch, N); the tracer leaves N symbolic for conf."""
+    for out in model.graph.output:
+        if out.name not in (*OUTPUT_NAMES, VISIBILITY_OUTPUT):
+            continue
+        dims = ("batch", num_points, 2) if out.name == OUTPUT_NAMES[0] else ("batch", num_points)
         shape = out.type.tensor_type.shape
         del shape.dim[:]
         for d in dims:
@@ -194,6 +197,7 @@ class Parity:
     points_diff: float
     conf_diff: float
     points_checked: int
+    vis_diff: float = 0.0
 
 
 def check_parity(module: InferenceModule, x: torch.Tensor, ort_outputs: list[np.ndarray]) -> Parity:
@@ -208,10 +212,12 @@ def check_parity(module: InferenceModule, x: torch.Tensor, ort_outputs: list[np.
     for them) beat the runner-up by more than twice the maps' disagreement cannot flip,
     so they must agree with PyTorch end to end.
     """
+    n_out = len(module.output_names)
     with torch.inference_mode():
         maps = module.model(module.preprocess(x))
+        vis_map, maps = (maps[5], maps[:5]) if len(maps) > 5 else (None, maps)
         tp, tc = (t.numpy() for t in module.decoder(*maps))
-        op, oc, *omaps = ort_outputs
+        (op, oc, *ov), omaps = ort_outputs[:n_out], ort_outputs[n_out:]
         if op.shape != tp.shape or oc.shape != tc.shape or len(omaps) != len(maps) or any(
                 o.shape != tuple(t.shape) for o, t in zip(omaps, maps)):
             raise ValueError(f"onnxruntime output shapes {[o.shape for o in ort_outputs]} differ from PyTorch")
@@ -226,7 +232,12 @@ def check_parity(module: InferenceModule, x: torch.Tensor, ort_outputs: list[np.
     if steady.any():
         dp = max(dp, float(np.abs(op - tp)[steady].max()))
     dc = max(float(np.abs(oc - tc).max()), float(np.abs(oc - rc).max()))
-    return Parity(dmap, dp, dc, int(steady.sum()))
+    dv = 0.0
+    if vis_map is not None and steady.any():   # visibility is read at the best cell: compare where cells are decided
+        cell = maps[0].flatten(2).argmax(2, keepdim=True)
+        tv = torch.sigmoid(vis_map.flatten(2).gather(2, cell).squeeze(2)).numpy()
+        dv = float(np.abs(ov[0] - tv)[steady].max())
+    return Parity(dmap, dp, dc, int(steady.sum()), dv)
 
 
 def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str], opset: int = DEFAULT_OPSET,
@@ -267,13 +278,16 @@ def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str]
         par = check_parity(module, x, outs)
     except ValueError as e:
         raise UserError(f"{out}: {e}") from None
-    if not (par.maps_diff < PARITY_TOL and par.points_diff < PARITY_TOL and par.conf_diff < PARITY_TOL):
+    if not (par.maps_diff < PARITY_TOL and par.points_diff < PARITY_TOL and par.conf_diff < PARITY_TOL
+            and par.vis_diff < PARITY_TOL):
         raise UserError(f"{out}: onnxruntime disagrees with PyTorch (max point diff {par.points_diff:.2e}, "
                         f"conf diff {par.conf_diff:.2e}, network maps diff {par.maps_diff:.2e}); file not written")
-    _keep_outputs(model, len(OUTPUT_NAMES))  # the maps were for the check: drop them and the heads only they need
+    n_out = len(module.output_names)
+    _keep_outputs(model, n_out)  # the maps were for the check: drop them and the heads only they need
     fp32 = model.SerializeToString()
-    op, oc = _run_ort(fp32, x.numpy())
-    if not (np.array_equal(op, outs[0]) and np.array_equal(oc, outs[1])):
+    kept = _run_ort(fp32, x.numpy())
+    op = kept[0]
+    if len(kept) != n_out or not all(np.array_equal(a, b) for a, b in zip(kept, outs[:n_out])):
         raise UserError(f"{out}: the graph changed its outputs when the check outputs were removed; file not written")
     dp, dc = par.points_diff, par.conf_diff
     final, dp16 = fp32, None
@@ -282,7 +296,7 @@ def export_module(module: InferenceModule, out: str | Path, meta: dict[str, str]
         model.metadata_props.add(key="weights", value="float16")
         onnx.checker.check_model(model, full_check=True)
         final = model.SerializeToString()
-        hp, _ = _run_ort(final, x.numpy())
+        hp = _run_ort(final, x.numpy())[0]
         dp16 = float(np.abs(hp - op).max())
     atomic_write_bytes(out, final)
     return ExportReport(out, len(final), opset, module.input_format, dp, dc, dp16, par.maps_diff, par.points_checked)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..constants import INPUT_FORMATS, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES, REQUIRED_META
+from ..constants import INPUT_FORMATS, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES, REQUIRED_META, VISIBILITY_OUTPUT
 from ..errors import UserError
 from ..runtime import ort_session_options
 from ..layout import Layout, get_layout
@@ -48,11 +48,20 @@ class Backend:
                             f"got {a.dtype} {tuple(a.shape)}")
         return np.ascontiguousarray(a)
 
-    def _empty(self) -> tuple[np.ndarray, np.ndarray]:
+    def _empty(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n = self.num_points
-        return np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)
+        return (np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32),
+                np.zeros((0, n), np.float32) if self.has_visibility else None)
+
+    has_visibility: bool = False
+    """Whether the model has a per-point visibility output (`predict` returns it)."""
 
     def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points (B, N, 2) normalized to the crop and confidences (B, N)."""
+        return self.predict(crops)[:2]
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Points, confidences and visibility (B, N) in [0, 1] (None without that output)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -91,6 +100,7 @@ class TorchBackend(Backend):
         self.input_size = int(module.input_size)
         self.grayscale = bool(module.grayscale)
         self.enlarge = float(module.loaded.cfg.crop_enlarge)
+        self.has_visibility = len(module.output_names) > 2
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", threads: int | None = None,
@@ -101,15 +111,16 @@ class TorchBackend(Backend):
         module = InferenceModule.from_checkpoint(path, "uint8_nhwc_bgr", device=device, layout=want)
         return cls(module, path, threads)
 
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         import torch
 
         a = self.check_crops(crops)
         if len(a) == 0:
             return self._empty()
         with torch.inference_mode():
-            pts, conf = self.module(torch.from_numpy(a).to(self.device))
-        return pts.float().cpu().numpy(), conf.float().cpu().numpy()
+            pts, conf, *vis = self.module(torch.from_numpy(a).to(self.device))
+        return (pts.float().cpu().numpy(), conf.float().cpu().numpy(),
+                vis[0].float().cpu().numpy() if vis else None)
 
 
 class OnnxBackend(Backend):
@@ -188,15 +199,18 @@ class OnnxBackend(Backend):
         if not set(OUTPUT_NAMES) <= set(names):
             raise UserError(f"{p}: outputs {names} lack {' and '.join(map(repr, OUTPUT_NAMES))}; re-export the model")
         self.input_name = ins[0].name
+        self.has_visibility = VISIBILITY_OUTPUT in names
+        self.output_names = list(OUTPUT_NAMES) + ([VISIBILITY_OUTPUT] if self.has_visibility else [])
 
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         a = self.check_crops(crops)
         if len(a) == 0:
             return self._empty()
         if self.input_format == "float_nchw_rgb":
             a = np.ascontiguousarray(a[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
-        pts, conf = self.session.run(list(OUTPUT_NAMES), {self.input_name: a})
-        return pts.astype(np.float32, copy=False), conf.astype(np.float32, copy=False)
+        pts, conf, *vis = self.session.run(self.output_names, {self.input_name: a})
+        return (pts.astype(np.float32, copy=False), conf.astype(np.float32, copy=False),
+                vis[0].astype(np.float32, copy=False) if vis else None)
 
 
 def load_backend(path: str | Path, device: str = "cpu", threads: int | None = None,

@@ -65,6 +65,9 @@ class Face:
     conf: np.ndarray      # (N,) score of the chosen heatmap cell, in [0, 1]
     layout: Layout = field(repr=False)
     track_id: int = -1    # set by video.Tracker
+    visibility: np.ndarray | None = None
+    """(N,) in [0, 1]: how likely each point is visible (not covered by a hand, hair, glasses, a mask...);
+    None for models without a visibility output."""
     expected_box: np.ndarray | None = field(default=None, repr=False, compare=False)
     """(4,) where the landmark box should be by the detector's box (its `landmark_box` calibration,
     `calibrated_box`); None when the box is not a detector's (boxes given by the user, video tracks)."""
@@ -123,6 +126,8 @@ class Face:
              "layout": self.layout.name, "points": np.round(self.points, decimals).tolist(),
              "conf": np.round(self.conf, 3).tolist(),
              "pose": pose.to_dict() if pose is not None else None, "reliable": ok}
+        if self.visibility is not None:
+            d["visibility"] = np.round(self.visibility, 3).tolist()
         if why:
             d["unreliable_because"] = why
         if self.track_id >= 0:
@@ -321,10 +326,17 @@ class Landmarker:
 
     def inference(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalized points (B, N, 2) and confidences (B, N)."""
+        return self._infer(crops)[:2]
+
+    def _infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Points, confidences and visibility (B, N) (None for models without a visibility output)."""
         if len(crops) == 0:
             n = self.layout.num_points
-            return np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)
-        return self.backend(crops)
+            vis = np.zeros((0, n), np.float32) if getattr(self.backend, "has_visibility", False) else None
+            return np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32), vis
+        if hasattr(self.backend, "predict"):
+            return self.backend.predict(crops)
+        return (*self.backend(crops), None)   # a backend of the user's own with the two-output interface
 
     def postprocess(self, points: np.ndarray, transforms: Sequence[CropTransform]) -> list[np.ndarray]:
         """Normalized crop points -> source pixels."""
@@ -341,24 +353,28 @@ class Landmarker:
         return box_transform(square_box(calibrated_box(box, calibration), self.enlarge), self.size)
 
     def landmarks_for_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int | None = None,
-                            calibration: Sequence[float] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-        """Landmarks (source pixels) and confidences for given boxes, batched.
+                            calibration: Sequence[float] | None = None, visibility: bool = False
+                            ) -> tuple[list[np.ndarray], np.ndarray] | tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+        """Landmarks (source pixels) and confidences for given boxes, batched (and the visibility
+        (B, N) with `visibility=True`: None for a model without that output).
 
         `refine` = number of extra passes, each re-cropping from the previous landmarks with
         the training crop rule (True = 1). Each pass shrinks the gap between a detector box and
         the landmark box the model was trained on.
         """
-        return self._refine(image, *self._first_pass(image, boxes, calibration), refine)
+        out = self._refine(image, *self._first_pass(image, boxes, calibration), refine)
+        return out if visibility else out[:2]
 
     def _first_pass(self, image: np.ndarray, boxes: np.ndarray, calibration: Sequence[float] | None
-                    ) -> tuple[list[np.ndarray], np.ndarray, list[CropTransform]]:
-        """Points (source pixels), confidences and the crops they came from, for detector/given boxes."""
+                    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None, list[CropTransform]]:
+        """Points (source pixels), confidences, visibility and the crops they came from, for detector/given boxes."""
         transforms = [self.crop_for_box(b, calibration) for b in boxes]
-        pts, conf = self.inference(self.preprocess(image, transforms))
-        return self.postprocess(pts, transforms), conf, transforms
+        pts, conf, vis = self._infer(self.preprocess(image, transforms))
+        return self.postprocess(pts, transforms), conf, vis, transforms
 
-    def _refine(self, image: np.ndarray, src: list[np.ndarray], conf: np.ndarray, transforms: list[CropTransform],
-                refine: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    def _refine(self, image: np.ndarray, src: list[np.ndarray], conf: np.ndarray, vis: np.ndarray | None,
+                transforms: list[CropTransform], refine: int | None = None
+                ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
         """`refine` extra passes over faces whose points `src` came from the crops `transforms`."""
         refine = self.refine if refine is None else refine
         for _ in range(int(refine) if len(src) else 0):
@@ -370,21 +386,26 @@ class Landmarker:
             if not todo:
                 break
             tr = [nxt[i] for i in todo]
-            p2, c2 = self.inference(self.preprocess(image, tr))
+            p2, c2, v2 = self._infer(self.preprocess(image, tr))
             conf = np.array(conf, copy=True)
+            vis = None if vis is None else np.array(vis, copy=True)
             for j, (i, p) in enumerate(zip(todo, self.postprocess(p2, tr))):
                 src[i], conf[i], transforms[i] = p, c2[j], tr[j]
-        return src, conf
+                if vis is not None:
+                    vis[i] = v2[j]
+        return src, conf, vis
 
-    def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray], visibility: bool = False):
         """Track: crop each face from earlier landmarks (the training rule) and predict once."""
-        return self.landmarks_in_crops(image, [crop_from_points(p, self.size, self.enlarge) for p in previous])
+        return self.landmarks_in_crops(image, [crop_from_points(p, self.size, self.enlarge) for p in previous],
+                                       visibility)
 
-    def landmarks_in_crops(self, image: np.ndarray, transforms: Sequence[CropTransform]
-                           ) -> tuple[list[np.ndarray], np.ndarray]:
-        """Points (source pixels) and confidences of the faces in these crops, one batch."""
-        pts, conf = self.inference(self.preprocess(image, transforms))
-        return self.postprocess(pts, transforms), conf
+    def landmarks_in_crops(self, image: np.ndarray, transforms: Sequence[CropTransform], visibility: bool = False):
+        """Points (source pixels) and confidences of the faces in these crops, one batch (and the
+        visibility with `visibility=True`, None for a model without it)."""
+        pts, conf, vis = self._infer(self.preprocess(image, transforms))
+        out = self.postprocess(pts, transforms), conf, vis
+        return out if visibility else out[:2]
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (K, 4) and scores (K,) after the size/count filters, largest faces first."""
@@ -431,21 +452,23 @@ class Landmarker:
         else:
             b, s = self.detect(bgr)
             calibration = getattr(self.detector, "landmark_box", None)
-        pts, conf, transforms = self._first_pass(bgr, b, calibration)
+        pts, conf, vis, transforms = self._first_pass(bgr, b, calibration)
         if boxes is None and getattr(self.detector, "confirm", None) is not None and len(b):
             # low-score proposals whose first pass is far from confident are dropped before the
             # refinement pass: on a large photo most candidates are such proposals
             hopeless = (s < self.detector.confirm[0]) & (conf.mean(axis=1) < PROPOSAL_FIRST_PASS_CONF)
             idx = np.flatnonzero(~hopeless)
-            b, s, conf = b[idx], s[idx], conf[idx]
+            b, s, conf, vis = b[idx], s[idx], conf[idx], None if vis is None else vis[idx]
             pts, transforms = [pts[i] for i in idx], [transforms[i] for i in idx]
-        pts, conf = self._refine(bgr, pts, conf, transforms)
+        pts, conf, vis = self._refine(bgr, pts, conf, vis, transforms)
+        vis_of = (lambda i: None) if vis is None else (lambda i: vis[i])
         if boxes is not None:  # the user's boxes: every one is answered, as given
-            return [Face(bx, float(sc), p, c, self.layout) for bx, sc, p, c in zip(b, s, pts, conf)]
+            return [Face(bx, float(sc), p, c, self.layout, visibility=vis_of(i))
+                    for i, (bx, sc, p, c) in enumerate(zip(b, s, pts, conf))]
         keep = self.confirmed(s, conf)
         # a detector that says where its box puts the landmark box lets the points be checked against it
-        return one_per_face([Face(bx, float(sc), p, c, self.layout,
+        return one_per_face([Face(bx, float(sc), p, c, self.layout, visibility=vis_of(i),
                                   expected_box=None if calibration is None else calibrated_box(bx, calibration))
-                             for bx, sc, p, c, k in zip(b, s, pts, conf, keep) if k])
+                             for i, (bx, sc, p, c, k) in enumerate(zip(b, s, pts, conf, keep)) if k])
 
     __call__ = predict

@@ -41,7 +41,7 @@ def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
                         f"(got {cfg.num_nb})")
     backbone = build_backbone(cfg.backbone, stride16=cfg.net_stride == 16, width=cfg.width,
                               pretrained=cfg.pretrained or None, warn_scratch=warn_scratch)
-    return PIPNet(backbone, num_points, cfg.num_nb, cfg.net_stride)
+    return PIPNet(backbone, num_points, cfg.num_nb, cfg.net_stride, visibility=bool(getattr(cfg, "visibility", False)))
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

@@ -67,7 +67,7 @@ class Decoder(nn.Module):
         return self.merge(cell, score.shape[-1], ox, oy, nx, ny), conf
 
     def at_cells(self, score: torch.Tensor, feats: torch.Tensor, weight: torch.Tensor,
-                 bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                 bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The points of `forward`, with the offset heads evaluated only where decoding reads them.
 
         Decoding reads the 2 + 2K offset maps of landmark j at j's best cell only, so instead of
@@ -76,7 +76,8 @@ class Decoder(nn.Module):
         the heads: G*G times fewer multiply-adds (16x at input 128, 64x at 256), same function.
         `feats` (B, C, G, G) are the features on the heads' grid, `weight` (N, 2 + 2K, C) and
         `bias` (N, 2 + 2K) each landmark's rows in the order own x, own y, K neighbour x, K
-        neighbour y (`PIPNet.point_heads`).
+        neighbour y (`PIPNet.point_heads`), then any further per-point rows (the visibility logit),
+        returned third, (B, N, E) with E = 0 when there are none.
         """
         k = self.num_nb
         cell, conf = self.best_cells(score)
@@ -87,8 +88,8 @@ class Decoder(nn.Module):
         # one (1, C) x (C, 2 + 2K) product per face and landmark: a face's points do not depend on the
         # batch it came in (one (B, C) product per landmark would sum in a batch-size-dependent order)
         v = torch.matmul(f.unsqueeze(2), weight.transpose(1, 2)).squeeze(2) + bias      # (B, N, 2 + 2K)
-        nx, ny = (v[..., 2:2 + k], v[..., 2 + k:]) if k else (None, None)
-        return self.merge(cell, score.shape[-1], v[..., 0], v[..., 1], nx, ny), conf
+        nx, ny = (v[..., 2:2 + k], v[..., 2 + k:2 + 2 * k]) if k else (None, None)
+        return self.merge(cell, score.shape[-1], v[..., 0], v[..., 1], nx, ny), conf, v[..., 2 + 2 * k:]
 
     def merge(self, cell: torch.Tensor, gw: int, ox: torch.Tensor, oy: torch.Tensor,
               nx: torch.Tensor | None, ny: torch.Tensor | None) -> torch.Tensor:
@@ -114,4 +115,4 @@ class Decoder(nn.Module):
 
 def decode(outputs: tuple[torch.Tensor, ...], decoder: Decoder) -> tuple[torch.Tensor, torch.Tensor]:
     """Functional form: PIPNet outputs tuple -> (points (B,N,2) normalized, conf (B,N))."""
-    return decoder(*outputs)
+    return decoder(*outputs[:5])

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..constants import IMAGENET_MEAN, IMAGENET_STD, INPUT_FORMATS
+from ..constants import IMAGENET_MEAN, IMAGENET_STD, INPUT_FORMATS, OUTPUT_NAMES, VISIBILITY_OUTPUT
 from ..errors import UserError
 from .checkpoint import LoadedModel, load_model
 from .decode import Decoder
@@ -119,16 +119,24 @@ class InferenceModule(nn.Module):
             w = w.flip(1)                                         # output c reads input channel 2 - c
         return w.reshape(3, 3, 1, 1), -(self.mean / self.std).flatten()
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.points_and_features(x)[:2]
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """('points', 'conf'), and 'visibility' for a model with a visibility head."""
+        return OUTPUT_NAMES + ((VISIBILITY_OUTPUT,) if getattr(self.model, "has_visibility", False) else ())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """points (B,N,2), conf (B,N) [, visibility (B,N) in [0, 1]]."""
+        return self.points_and_features(x)[:len(self.output_names)]
 
     def points_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """points, conf, then the score map and the heads' features they were decoded from.
+        """points, conf [, visibility], then the score map and the heads' features they were decoded from.
 
         The offset heads run only at the cells decoding reads (`Decoder.at_cells`): the full
         N*K-channel neighbour maps were a fifth of the exported graph's time at input 128."""
         score, feats = self.model(self.preprocess(x), offsets=False)
-        return (*self.decoder.at_cells(score, feats, *self.model.point_heads()), score, feats)
+        pts, conf, extra = self.decoder.at_cells(score, feats, *self.model.point_heads())
+        vis = (torch.sigmoid(extra[..., 0]),) if getattr(self.model, "has_visibility", False) else ()
+        return (pts, conf, *vis, score, feats)
 
     def with_maps(self) -> "nn.Module":
         """The same graph returning the raw maps after (points, conf), for the parity check."""
@@ -150,5 +158,5 @@ class _WithMaps(nn.Module):
         self.inner = inner
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        pts, conf, score, feats = self.inner.points_and_features(x)
-        return (pts, conf, score, *self.inner.model.offset_maps(feats))
+        *outs, score, feats = self.inner.points_and_features(x)
+        return (*outs, score, *self.inner.model.offset_maps(feats))

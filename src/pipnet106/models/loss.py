@@ -17,13 +17,17 @@ def pip_loss(
     targets: dict[str, torch.Tensor],
     cls_weight: float = 10.0,
     reg_weight: float = 1.0,
+    vis_weight: float = 1.0,
+    point_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """outputs = (score, off_x, off_y, nb_x, nb_y) of PIPNet; targets = collated `targets.encode` dicts.
+    """outputs = (score, off_x, off_y, nb_x, nb_y[, vis]) of PIPNet; targets = collated `targets.encode` dicts.
 
-    Returns (total, {"score", "offset", "nb"}) with
-    total = cls_weight * score + reg_weight * (offset + nb).
+    Returns (total, {"score", "offset", "nb"[, "vis"]}) with
+    total = cls_weight * score + reg_weight * (offset + nb) [+ vis_weight * vis].
+    `point_weight` (N,) scales each point's own offset term (e.g. the fine parts'); the visibility
+    term is the binary cross-entropy of the visibility logit at the true cell.
     """
-    score, off_x, off_y, nb_x, nb_y = (t.float() for t in outputs)
+    score, off_x, off_y, nb_x, nb_y = (t.float() for t in outputs[:5])
     b, n, gh, gw = score.shape
     gg = gh * gw
     k = nb_x.shape[1] // n if n else 0
@@ -51,6 +55,8 @@ def pip_loss(
     px = off_x.reshape(b, n, gg).gather(2, idx).squeeze(2)
     py = off_y.reshape(b, n, gg).gather(2, idx).squeeze(2)
     l1 = (px - off_t[..., 0]).abs() + (py - off_t[..., 1]).abs()
+    if point_weight is not None:
+        l1 = l1 * point_weight.to(dev).reshape(1, n)
     loss_off = torch.where(valid, l1, 0.0).sum() / n_valid.clamp(min=1) + zero
 
     # neighbour offsets at the owner's GT cell
@@ -64,4 +70,11 @@ def pip_loss(
         loss_nb = zero
 
     total = cls_weight * loss_score + reg_weight * (loss_off + loss_nb)
-    return total, {"score": loss_score, "offset": loss_off, "nb": loss_nb}
+    parts = {"score": loss_score, "offset": loss_off, "nb": loss_nb}
+    if len(outputs) > 5:
+        logit = outputs[5].float().reshape(b, n, gg).gather(2, idx).squeeze(2)
+        vis_t = targets["vis"].to(dev).float().reshape(b, n)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, vis_t, reduction="none")
+        parts["vis"] = torch.where(valid, bce, 0.0).sum() / n_valid.clamp(min=1) + zero
+        total = total + vis_weight * parts["vis"]
+    return total, parts

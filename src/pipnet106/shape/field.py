@@ -47,7 +47,9 @@ BAND_PX = 128            # rows per remap band (`apply_field`)
 class Primitive:
     """One local deformation in the face frame (pixels): centre (a, b), radii (ra, rb).
 
-    kind 'move': `vec` is how far the content moves (a, b). kind 'scale': `vec` is the
+    kind 'move': `vec` is how far the content moves (a, b). kind 'lens': a magnifier of strength
+    `vec[0]` (content at the centre scaled by 1 + vec[0], falling off as (1 - s)^3; for measuring
+    only: training never uses it). kind 'scale': `vec` is the
     relative size change along a and b (0.2 = 20% bigger at the centre).
     """
 
@@ -78,7 +80,14 @@ def _evaluate(prims: list[Primitive], A: np.ndarray, B: np.ndarray,
         ca, cb = p.centre
         ra, rb = p.radii
         xa, xb = a - ca, b - cb
-        f = _falloff((xa / ra) ** 2 + (xb / rb) ** 2)
+        s2 = (xa / ra) ** 2 + (xb / rb) ** 2
+        if p.kind == "lens":  # a magnifier: another radial profile, (1 - s)^3, that no training warp uses
+            k = p.vec[0]
+            g = np.where(s2 < 1.0, (1.0 - np.sqrt(np.minimum(s2, 1.0))) ** 3, 0.0) * (k / (1.0 + k))
+            dA[sl] -= xa * g
+            dB[sl] -= xb * g
+            continue
+        f = _falloff(s2)
         if p.kind == "move":
             dA[sl] -= p.vec[0] * f
             dB[sl] -= p.vec[1] * f
@@ -147,6 +156,32 @@ class FaceField:
         tx, ty = (fx - j)[:, None], (fy - i)[:, None]
         d = self.d.astype(np.float64)
         return ((1 - ty) * ((1 - tx) * d[i, j] + tx * d[i, j + 1]) + ty * ((1 - tx) * d[i + 1, j] + tx * d[i + 1, j + 1]))
+
+    def forward_points(self, pts: np.ndarray, iterations: int = 30, tol: float = 1e-7) -> np.ndarray:
+        """Where points of the source image are in the warped one: the x with x + d(x) = p.
+
+        The map is one-to-one (the fold-over guard keeps det(I + grad d) >= MIN_DET), so the
+        backward field is inverted exactly, by Newton's method on the bilinear field (its
+        Jacobian by central differences; a compressed region, where plain fixed-point
+        iteration would diverge, converges as well). Labels mapped this way move exactly with
+        the warped pixels (to the remap's 1/32 px).
+        """
+        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        x = p - self.at(p)
+        h = 0.25
+        ex, ey = np.array([h, 0.0]), np.array([0.0, h])
+        for _ in range(iterations):
+            r = x + self.at(x) - p
+            if not len(x) or float(np.abs(r).max()) < tol:
+                break
+            jx = (self.at(x + ex) - self.at(x - ex)) / (2 * h)      # d(d)/dx, (N, 2)
+            jy = (self.at(x + ey) - self.at(x - ey)) / (2 * h)
+            a, b = 1.0 + jx[:, 0], jy[:, 0]                        # I + J = [[a, b], [c, e]]
+            c, e = jx[:, 1], 1.0 + jy[:, 1]
+            det = a * e - b * c
+            det = np.where(np.abs(det) < 1e-9, 1e-9, det)
+            x = x - np.stack([(e * r[:, 0] - b * r[:, 1]) / det, (a * r[:, 1] - c * r[:, 0]) / det], axis=1)
+        return x.reshape(np.shape(pts))
 
     def max_displacement(self) -> float:
         return float(np.sqrt((self.d ** 2).sum(-1)).max()) if self.d.size else 0.0

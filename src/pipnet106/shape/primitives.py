@@ -4,7 +4,9 @@ Every change takes a value in [-1, 1] (0 = no change; the sign rule is in `SHAPE
 every length is a fraction of the face's scale (or of the part it acts on), so a value does the
 same thing on a 300 px and a 3000 px face. `shape_primitives(points, frame, values)` reads the
 values as attributes of any object (`retouch.Adjustments`, or the random draws of the shape
-augmentation); a missing attribute counts as 0.
+augmentation); a missing attribute counts as 0. `eye_asymmetry` in [-1, 1] (augmentation only)
+makes the eye changes differ between the eyes: the image-left eye gets 1 - a of them, the right
+1 + a (a wink, one eye larger).
 """
 from __future__ import annotations
 
@@ -96,17 +98,19 @@ class _Face:
 
     L: np.ndarray
     s: float
+    eye_gain: tuple[float, float] = (1.0, 1.0)
+    """Multipliers of the eye changes for the image-left and image-right eye (`eye_asymmetry`)."""
 
     @property
     def axis(self) -> float:
         return float(self.L[NOSE_AXIS, 0].mean())
 
     def eyes(self):
-        """(centre, eye width, side) of the image-left and image-right eye (side -1 / +1)."""
-        for ring, outer, inner, side in ((LEFT_EYE, LEFT_OUTER, LEFT_INNER, -1.0),
-                                         (RIGHT_EYE, RIGHT_OUTER, RIGHT_INNER, 1.0)):
+        """(centre, eye width, side, gain) of the image-left and image-right eye (side -1 / +1)."""
+        for (ring, outer, inner, side), gain in zip(((LEFT_EYE, LEFT_OUTER, LEFT_INNER, -1.0),
+                                                    (RIGHT_EYE, RIGHT_OUTER, RIGHT_INNER, 1.0)), self.eye_gain):
             ew = max(float(np.hypot(*(self.L[outer] - self.L[inner]))), SIZES.eye_min_width * self.s)
-            yield self.L[ring].mean(0), ew, side
+            yield self.L[ring].mean(0), ew, side, gain
 
     def mouth(self) -> tuple[np.ndarray, float, float]:
         """Centre of the outer lip line, mouth width and height."""
@@ -142,19 +146,19 @@ def _chin_length(f: _Face, v: float) -> list[Primitive]:
 
 
 def _eye_size(f: _Face, v: float) -> list[Primitive]:
-    k, r = v * SIZES.eye_scale, SIZES.eye_radius
-    return [Primitive("scale", _at(c), (r * ew, r * ew), (k, k)) for c, ew, _ in f.eyes()]
+    r = SIZES.eye_radius
+    return [Primitive("scale", _at(c), (r * ew, r * ew), (g * v * SIZES.eye_scale,) * 2) for c, ew, _, g in f.eyes()]
 
 
 def _eye_distance(f: _Face, v: float) -> list[Primitive]:
     ra, rb = SIZES.eye_move_radii
-    return [Primitive("move", _at(c), (ra * ew, rb * ew), (side * v * SIZES.eye_move * f.s, 0.0))
-            for c, ew, side in f.eyes()]
+    return [Primitive("move", _at(c), (ra * ew, rb * ew), (side * g * v * SIZES.eye_move * f.s, 0.0))
+            for c, ew, side, g in f.eyes()]
 
 
 def _eye_height(f: _Face, v: float) -> list[Primitive]:
     ra, rb = SIZES.eye_open_radii
-    return [Primitive("scale", _at(c), (ra * ew, rb * ew), (0.0, v * SIZES.eye_open)) for c, ew, _ in f.eyes()]
+    return [Primitive("scale", _at(c), (ra * ew, rb * ew), (0.0, g * v * SIZES.eye_open)) for c, ew, _, g in f.eyes()]
 
 
 def _nose_width(f: _Face, v: float) -> list[Primitive]:
@@ -229,7 +233,8 @@ SHAPE_CHANGES: dict[str, tuple[Callable[[_Face, float], list[Primitive]], str]] 
 
 def shape_primitives(points: np.ndarray, frame: FaceFrame, values) -> list[Primitive]:
     """The primitives of every non-zero shape value of one face, each value faded by `frame.weight`."""
-    face = _Face(frame.local(points), frame.scale)
+    a = float(getattr(values, "eye_asymmetry", 0.0))
+    face = _Face(frame.local(points), frame.scale, (1.0 - a, 1.0 + a))
     prims: list[Primitive] = []
     for name, (build, _) in SHAPE_CHANGES.items():
         v = float(getattr(values, name, 0.0)) * frame.weight

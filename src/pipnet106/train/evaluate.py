@@ -59,9 +59,9 @@ def predict_loader(model, decoder, loader: DataLoader, device: torch.device, lay
     it = tqdm(loader, desc="eval", unit="batch", leave=False) if progress else loader
     for x, tgt in it:
         x = x.to(device)
-        pts, conf = decoder(*model(x))
+        pts, conf = decoder(*model(x)[:5])
         if flip:
-            fpts, fconf = decoder(*model(torch.flip(x, dims=[3])))
+            fpts, fconf = decoder(*model(torch.flip(x, dims=[3]))[:5])
             fpts = fpts[:, layout.flip_index]
             fpts = torch.stack([1.0 - fpts[..., 0], fpts[..., 1]], dim=-1)
             pts, conf = (pts + fpts) / 2, (conf + fconf[:, layout.flip_index]) / 2

@@ -155,6 +155,8 @@ class Run:
     """Validation NME of the `init` model before training (epoch 0); None when training from scratch."""
     pause: tuple[int, int] | None = None
     """(epoch, step) at which to block, from `PAUSE_ENV` (tests only); None in every real run."""
+    point_weight: torch.Tensor | None = None
+    """(N,) weights of each point's own offset loss (`fine_weight`); None = all 1."""
 
 
 # =========================================================================== the loop
@@ -251,7 +253,8 @@ def train_step(run: Run, x: torch.Tensor, tgt: dict[str, torch.Tensor]) -> float
     tgt = {k: v.to(run.device, non_blocking=True) for k, v in tgt.items()}
     with torch.autocast(run.device.type, dtype=torch.float16, enabled=run.amp):
         outputs = run.model(x)
-    loss, _ = pip_loss([o.float() for o in outputs], tgt, run.cfg.cls_weight, run.cfg.reg_weight)
+    loss, _ = pip_loss([o.float() for o in outputs], tgt, run.cfg.cls_weight, run.cfg.reg_weight,
+                       run.cfg.vis_weight, run.point_weight)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     groups = run.optimizer.param_groups
@@ -393,7 +396,48 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     """Config (the run folder's on resume), data, crop rule, model, optimizer: a `Run` ready to loop."""
     master = int(os.environ.get("RANK", "0")) == 0
     log = (lambda *a: print(*a, flush=True)) if (master and not quiet) else (lambda *a: None)
+    cfg, state, out = _run_config(cfg, resume, log)
+    layout = get_layout(cfg.layout)  # the one lookup; everything below is handed this object
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    init_path = resolve_init(cfg.init) if (cfg.init and state is None) else None
+    init_ck = read_checkpoint(init_path) if init_path else None
+    if init_ck is not None:
+        check_init_layout(init_ck, layout, init_path)  # before its mean face is used
+        cfg = inherit_terms(cfg, init_ck, init_path, log)
+    meanface, nb = _mean_face(cfg, state, init_ck, layout)
+    cfg, data = _data(cfg, state, out, layout, nb, origins, log)
+    if init_ck is not None:
+        _note_crop_change(init_ck, init_path, data["crop"], log)
+    device, ddp, world = start_processes(cfg.device)
+    loaders = _loaders(cfg, data["train_ds"], data["test_ds"], device, ddp, world)
+    model = build_model(cfg, layout=layout, warn_scratch=state is None and init_ck is None).to(device)
+    if init_ck is not None:
+        log(init_from(model, init_ck, init_path, layout, nb))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    amp = cfg.amp and device.type == "cuda"
+    run = Run(cfg=cfg, layout=layout, out=out, device=device, ddp=ddp, world=world, master=master, log=log,
+              meanface=meanface, nb=nb, model=model, decoder=Decoder(reverse_index(nb), cfg.num_nb).to(device),
+              optimizer=optimizer,
+              scheduler=torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.decay_epochs, cfg.decay_gamma),
+              scaler=torch.amp.GradScaler("cuda", enabled=amp), amp=amp, init_path=init_path,
+              point_weight=fine_part_weights(layout, cfg.fine_weight), **data, **loaders)
+    run.pause = pause_point()
+    if state is not None:
+        _restore(run, state)
+    if ddp:
+        run.model = torch.nn.parallel.DistributedDataParallel(model)
+    if master:
+        _open_run_folder(run)
+    if state is not None and run.epoch >= cfg.epochs:
+        log(f"{out} has finished its {cfg.epochs} epochs; to train longer: "
+            f"pipnet106 train --resume {out} --set epochs=N")
+    return run
 
+
+def _run_config(cfg: Config | None, resume: str | Path | None, log) -> tuple[Config, dict | None, Path]:
+    """(config, the saved state when resuming, run folder), with the data folder checked."""
     state = None
     if resume:
         cfg, state = resume_config(resume, cfg)
@@ -406,31 +450,28 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
         out = Path(cfg.out)
         if (out / "last.pt").exists():
             raise UserError(f"{out}: run folder already has last.pt (use --resume {out} or another --out)")
-    layout = get_layout(cfg.layout)  # the one lookup; everything below is handed this object
     if not cfg.data:
         raise UserError("no dataset: pass --data PREPARED_DIR (output of `pipnet106 prepare`)")
     if not Path(cfg.data).is_dir():
         raise UserError(f"{cfg.data}: prepared dataset folder not found (run `pipnet106 prepare` first)")
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    return cfg, state, out
 
-    # mean face and neighbours: from the checkpoint we fine-tune from, so its heads stay meaningful
-    init_path = resolve_init(cfg.init) if (cfg.init and state is None) else None
-    init_ck = read_checkpoint(init_path) if init_path else None
-    if init_ck is not None:
-        check_init_layout(init_ck, layout, init_path)  # before its mean face is used
-        cfg = inherit_terms(cfg, init_ck, init_path, log)
+
+def _mean_face(cfg: Config, state: dict | None, init_ck: dict | None, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Mean face and neighbour table: the saved run's, else the checkpoint's we fine-tune from (so its
+    neighbour heads keep their meaning), else the prepared folder's."""
     if state is not None:
-        meanface, nb = np.asarray(state["meanface"]), np.asarray(state["nb"])
+        return np.asarray(state["meanface"]), np.asarray(state["nb"])
+    if init_ck is not None and init_ck["config"]["num_nb"] == cfg.num_nb:
+        meanface = np.asarray(init_ck["meanface"])
     else:
-        if init_ck is not None and init_ck["config"]["num_nb"] == cfg.num_nb:
-            meanface = np.asarray(init_ck["meanface"])
-        else:
-            meanface = load_meanface(Path(cfg.data) / "meanface.txt", layout.num_points)
-        nb = neighbors(meanface, cfg.num_nb)
+        meanface = load_meanface(Path(cfg.data) / "meanface.txt", layout.num_points)
+    return meanface, neighbors(meanface, cfg.num_nb)
 
-    # data, and the crop rule it was made with
+
+def _data(cfg: Config, state: dict | None, out: Path, layout: Layout, nb: np.ndarray, origins: dict[str, str],
+          log) -> tuple[Config, dict]:
+    """The datasets and the crop rule the data was made with (the config takes its enlargement)."""
     manifest = read_manifest(cfg.data)
     note = check_input_size(manifest, cfg.data, cfg.input_size, origins.get("input_size", "the config"))
     train_ds = LandmarkDataset(cfg.data, cfg.train_list, cfg, layout, nb, train=True)
@@ -445,13 +486,19 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
         train_ds.cfg = test_ds.cfg = cfg
     if note:
         log(note)
-    if init_ck is not None:
-        src_enlarge = float(init_ck["config"].get("crop_enlarge") or 0)
-        if src_enlarge and not math.isclose(src_enlarge, crop.enlarge, rel_tol=1e-3):
-            log(f"note: {init_path} was trained on crops at enlargement {src_enlarge:g}; this data's crops are "
-                f"{crop.enlarge:g}, which the fine-tuned model will use")
+    return cfg, {"train_ds": train_ds, "test_ds": test_ds, "crop": crop}
 
-    device, ddp, world = start_processes(cfg.device)
+
+def _note_crop_change(init_ck: dict, init_path: Path, crop: CropRule, log) -> None:
+    src_enlarge = float(init_ck["config"].get("crop_enlarge") or 0)
+    if src_enlarge and not math.isclose(src_enlarge, crop.enlarge, rel_tol=1e-3):
+        log(f"note: {init_path} was trained on crops at enlargement {src_enlarge:g}; this data's crops are "
+            f"{crop.enlarge:g}, which the fine-tuned model will use")
+
+
+def _loaders(cfg: Config, train_ds: LandmarkDataset, test_ds: LandmarkDataset, device: torch.device, ddp: bool,
+             world: int) -> dict:
+    """Sampler, loaders and steps per epoch."""
     if ddp:
         sampler = DistributedSampler(train_ds, num_replicas=world, rank=dist.get_rank(), shuffle=True,
                                      seed=cfg.seed, drop_last=True)
@@ -462,44 +509,43 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     test_dl = DataLoader(test_ds, batch_size=max(cfg.batch_size, 32), shuffle=False, **loader_kw)
     if len(train_dl) == 0:
         raise UserError(f"{cfg.data}: {len(train_ds)} training samples is fewer than batch_size {cfg.batch_size}")
-    steps_per_epoch = len(train_dl) if not cfg.max_steps_per_epoch else min(len(train_dl), cfg.max_steps_per_epoch)
+    steps = len(train_dl) if not cfg.max_steps_per_epoch else min(len(train_dl), cfg.max_steps_per_epoch)
+    return {"sampler": sampler, "train_dl": train_dl, "test_dl": test_dl, "steps_per_epoch": steps}
 
-    # model, optimizer, schedule (the from-scratch warning only when it is true)
-    model = build_model(cfg, layout=layout, warn_scratch=state is None and init_ck is None).to(device)
-    if init_ck is not None:
-        log(init_from(model, init_ck, init_path, layout, nb))
-    decoder = Decoder(reverse_index(nb), cfg.num_nb).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.decay_epochs, cfg.decay_gamma)
-    amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    run = Run(cfg, layout, out, crop, device, ddp, world, master, log, meanface, nb, train_ds, test_ds, sampler,
-              train_dl, test_dl, model, decoder, optimizer, scheduler, scaler, amp, steps_per_epoch, init_path)
-    run.pause = pause_point()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        load_scheduler(scheduler, state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        run.epoch, run.step, run.best = state["epoch"], state["step"], state["best_nme"]
-        run.start_nme = state.get("start_nme")
-        run.running = float(state.get("running_loss", 0.0)) if run.step else 0.0
-        torch.set_rng_state(state["rng"]["torch"])
-    if ddp:
-        run.model = torch.nn.parallel.DistributedDataParallel(model)
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.yaml", _yaml(cfg))
-        if cfg.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                run.writer = SummaryWriter(str(out / "tb"))
-            except ImportError:
-                warnings.warn("tensorboard is not installed; skipping TensorBoard logs")
-    if state is not None and run.epoch >= cfg.epochs:
-        log(f"{out} has finished its {cfg.epochs} epochs; to train longer: "
-            f"pipnet106 train --resume {out} --set epochs=N")
-    return run
+
+def _restore(run: Run, state: dict) -> None:
+    """Weights, optimizer, schedule, counters and RNG of a resumed run."""
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    load_scheduler(run.scheduler, state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    run.epoch, run.step, run.best = state["epoch"], state["step"], state["best_nme"]
+    run.start_nme = state.get("start_nme")
+    run.running = float(state.get("running_loss", 0.0)) if run.step else 0.0
+    torch.set_rng_state(state["rng"]["torch"])
+
+
+def _open_run_folder(run: Run) -> None:
+    run.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.out / "config.yaml", _yaml(run.cfg))
+    if run.cfg.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            run.writer = SummaryWriter(str(run.out / "tb"))
+        except ImportError:
+            warnings.warn("tensorboard is not installed; skipping TensorBoard logs")
+
+
+def fine_part_weights(layout: Layout, weight: float) -> torch.Tensor | None:
+    """(N,) loss weights of the points' own offsets: `weight` for the eyes, mouth and pupils, 1 elsewhere
+    (None when `weight` is 1: the plain loss)."""
+    if weight == 1.0:
+        return None
+    w = torch.ones(layout.num_points)
+    for group in ("eyes", "mouth", "pupils"):
+        if group in layout.groups:
+            w[torch.as_tensor(layout.region_index(group))] = float(weight)
+    return w
 
 
 def inherit_terms(cfg: Config, init_ck: dict, init_path: Path, log: Callable[..., None]) -> Config:
