@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
 
-HEAD_LAYERS = ("cls_layer", "x_layer", "y_layer", "nb_x_layer", "nb_y_layer")
+HEAD_LAYERS = ("cls_layer", "x_layer", "y_layer", "nb_x_layer", "nb_y_layer", "vis_layer")
 """PIPNet's heads under `NETWORK_SCOPE`. Current exports have only the score head there (the offset heads
 run at the best cells in `decode.Decoder.at_cells`); float files from earlier versions have all five."""
 NETWORK_SCOPE = "/model/"
