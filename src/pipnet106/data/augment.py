@@ -20,7 +20,7 @@ Conventions (kept in this one place):
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -243,12 +243,12 @@ class Augmenter:
         return reshape_face(image, points, mask, rng, self.shape_strength, self.layout)
 
     def __call__(self, image: np.ndarray, points: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                 info: dict | None = None, other: np.ndarray | None = None
+                 info: dict | None = None, other: Callable[[], np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Augment one sample -> (image, points, mask, visible); new arrays (inputs are not modified).
 
-        `visible` (N,) is False for points an occluder covers or that left the image. `other` (a
-        photo of the same size) feeds the ``texture`` occluder. If `info` is a dict it is filled
+        `visible` (N,) is False for points an occluder covers or that left the image. `other` (called
+        only when needed: a photo of the same size) feeds the ``texture`` occluder. If `info` is a dict it is filled
         with what was applied (flip, angle, scale, shift, occlusion, blur, color) - for tests and
         debugging.
         """

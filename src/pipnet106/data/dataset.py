@@ -103,8 +103,8 @@ class LandmarkDataset(Dataset):
         image, points, mask = self.load(i, rng)
         visible = np.ones(len(points), bool)
         if self.augment is not None:
-            other = self.other_image(rng) if "texture" in self.augment.occluders else None
-            image, points, mask, visible = self.augment(image, points, mask, rng, other=other)
+            pick = np.random.default_rng([self.cfg.seed, self.epoch, i, 1])   # its own stream: read only if drawn
+            image, points, mask, visible = self.augment(image, points, mask, rng, other=lambda: self.other_image(pick))
         x = torch.from_numpy(to_input(image, self.cfg.grayscale))
         tgt = encode(points / self.cfg.input_size, mask, self.grid, self.nb, visible)
         tgt = {k: torch.as_tensor(v) for k, v in tgt.items()}

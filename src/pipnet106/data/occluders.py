@@ -173,16 +173,19 @@ _DRAW = {"box": _box, "hand": _hand, "hair": _hair, "glasses": _glasses, "mask":
 
 
 def occlude(image: np.ndarray, points: np.ndarray, rng: np.random.Generator, kinds: tuple[str, ...] = KINDS,
-            other: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+            other=None) -> tuple[np.ndarray, np.ndarray, str]:
     """Draw one occluder of a random kind from `kinds` -> (image, visible (N,) bool, kind).
 
-    `other` is another training photo of the same size, for the ``texture`` kind. Points outside
-    the image count as not visible."""
+    `other` is another training photo of the same size (or a function returning one, called only
+    for the ``texture`` kind). Points outside the image count as not visible."""
     h, w = image.shape[:2]
     kind = str(kinds[int(rng.integers(len(kinds)))])
     layer, alpha = _canvas(h, w)
     draw = _DRAW[kind]
-    draw(rng, image, points, layer, alpha, other) if kind == "texture" else draw(rng, image, points, layer, alpha)
+    if kind == "texture":
+        draw(rng, image, points, layer, alpha, other() if callable(other) else other)
+    else:
+        draw(rng, image, points, layer, alpha)
     if kind != "box" and rng.random() < 0.5:
         alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.4, 1.0))
     a = alpha[..., None]
