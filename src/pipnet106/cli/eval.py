@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UserError
 from ..train.evaluate import evaluate, format_report
+from .args import int_at_least
 
 
 def register(sub) -> None:
@@ -22,6 +24,12 @@ def register(sub) -> None:
     p.add_argument("--worst", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--follow", action="store_true",
+                   help="also measure whether the points follow known local changes of the faces (eyes larger, "
+                        "mouth wider, ...): follow per part, NME on the changed photos, slopes across faces "
+                        "(lapa106; writes follow.json)")
+    p.add_argument("--follow-faces", type=int_at_least(1), default=200, metavar="N",
+                   help="faces of the split used by --follow (a seeded choice; default 200)")
     p.set_defaults(func=run)
 
 
@@ -44,4 +52,23 @@ def run(args) -> int:
                    out=out, worst=args.worst, batch_size=args.batch_size, device=args.device)
     print(format_report(rep))
     print(f"report: {out}/eval.json")
+    if args.follow:
+        run_follow(args, out)
     return 0
+
+
+def run_follow(args, out: str) -> None:
+    """`eval --follow`: the points' follow of known changes on the split's faces -> follow.json."""
+    from ..fileio import atomic_write_json
+    from ..infer.landmarker import Landmarker
+    from ..models.checkpoint import resolve_init
+    from ..train.follow import format_follow, measure_follow, prepared_faces
+
+    lm = Landmarker.from_path(resolve_init(args.weights), device=args.device, detector=None)
+    if lm.layout.name != "lapa106":
+        raise UserError(f"--follow measures lapa106 models; {args.weights} predicts {lm.layout.name}")
+    rep = measure_follow(lm, prepared_faces(args.data, {"test": "test.txt", "train": "train.txt"}.get(args.split, args.split),
+                                            limit=args.follow_faces))
+    print(format_follow(rep))
+    atomic_write_json(Path(out) / "follow.json", {"weights": str(args.weights), "data": str(args.data), **rep})
+    print(f"follow report: {out}/follow.json")
