@@ -42,6 +42,10 @@ class Config:
     """Local path to ImageNet weights for the backbone (state dict). Empty = from scratch."""
     init: str = ""
     """Checkpoint to fine-tune from ('starter' or a path)."""
+    part: str = ""
+    """'' = a whole-face model; 'eye' or 'mouth' = a local-stage model that refines that part's points on
+    crops cut from the face data at a finer pixel density (`data.parts`; set `layout` to lapa106_eye /
+    lapa106_mouth and `crop_enlarge` to the part crop's enlargement, or 0 for its default)."""
     visibility: bool = False
     """A per-point visibility output (`Face.visibility`, ONNX output `visibility`): a sixth 1x1 head read
     at each point's best cell, trained on the occluders' exact masks (`occluders`)."""
@@ -240,6 +244,13 @@ def validate(cfg: Config) -> None:
     if cfg.vis_weight < 0 or cfg.fine_weight < 0:
         raise UserError("vis_weight and fine_weight must be >= 0")
     occluder_kinds(cfg.occluders)
+    if cfg.part:
+        from .layout import PARTS
+
+        if cfg.part not in PARTS:
+            raise UserError(f"unknown part {cfg.part!r}; known: {', '.join(PARTS)}")
+        if get_layout(cfg.layout).name != PARTS[cfg.part].layout.name:
+            raise UserError(f"part: {cfg.part} models predict layout {PARTS[cfg.part].layout.name}, not {cfg.layout}")
     if not cfg.crop_enlarge >= 0:
         raise UserError(f"crop_enlarge must be > 0, or 0 to take it from the prepared data (got {cfg.crop_enlarge})")
     # torch-free: the built-in names, plus any registered since `models` was imported

@@ -40,12 +40,13 @@ REQUIRED_META = ("layout", "num_points", "input_size", "input_format", "grayscal
 """Metadata keys without which an ONNX file cannot be run correctly."""
 
 # ---- model zoo names (checked by config validation without importing torch)
-BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "resnet101")
+BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v2_s8", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
+                  "resnet101")
 """Backbones built into `models.backbones`; more may be added there with `register_backbone`."""
 MBV2_WIDTHS = (1280, 640, 320)
 """Allowed final widths of the mobilenet_v2 backbone (0 in a config = the default 1280)."""
-NET_STRIDES = (16, 32, 64, 128)
-"""Allowed `net_stride` values: 16 (the backbone's last downsampling removed) and 32 read every cell of
-the backbone's map; 64 and 128 read every 2nd / 4th cell."""
+NET_STRIDES = (8, 16, 32, 64, 128)
+"""Allowed `net_stride` values: 8 (a stride-8 backbone, `mobilenet_v2_s8`), 16 (the backbone's last
+downsampling removed) and 32 read every cell of the backbone's map; 64 and 128 read every 2nd / 4th cell."""
 OCCLUDER_KINDS = ("box", "hand", "hair", "glasses", "mask", "phone", "texture")
 """What the occlusion augmentation can draw (`data.occluders`); config key `occluders`."""

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--fp16-weights", action="store_true",
                    help="store conv weights as float16 (half the file; compute stays float32)")
     p.add_argument("--no-optimize", action="store_true", help="skip onnxruntime's offline basic graph optimization")
+    p.add_argument("--parts", nargs="+", default=None, metavar="PART.pt",
+                   help="checkpoints of part models (eye, mouth: the local stage) to export with the face model, "
+                        "as <out>.<part>.onnx beside it; the face file names them, and loading it loads them")
     p.add_argument("--int8", action="store_true",
                    help="statically quantize the network to int8 (preprocessing and decoding stay float); needs --calib")
     p.add_argument("--calib", default=None, help="prepared folder (`pipnet106 prepare`) whose crops calibrate --int8")
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(terms_line(checkpoint_terms(path)) + " (kept in the file)")
         return 0
     rep = export_checkpoint(args.weights, args.out, args.input_format, args.opset, args.fp16_weights,
-                            optimize=not args.no_optimize)
+                            optimize=not args.no_optimize, parts=args.parts)
     line = (f"wrote {rep.path} ({rep.size_bytes / 1e6:.2f} MB, opset {rep.opset}, input {rep.input_format}); "
             f"parity vs PyTorch: max abs diff maps {rep.maps_diff:.2e}, points {rep.points_diff:.2e} (of the crop side), "
             f"conf {rep.conf_diff:.2e}")

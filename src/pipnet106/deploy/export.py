@@ -26,6 +26,7 @@ from .. import __version__
 from ..models.checkpoint import LoadedModel, load_model
 from ..constants import INPUT_FORMATS, INPUT_NAME, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES, VISIBILITY_OUTPUT
 from ..models.inference import InferenceModule, cv2_gray_weights
+from ..config import combine_terms
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
 
@@ -309,17 +310,52 @@ def export_onnx(weights: str | Path, out: str | Path, input_format: str = "uint8
 
 
 def export_checkpoint(weights: str | Path, out: str | Path, input_format: str = "uint8_nhwc_bgr",
-                      opset: int = DEFAULT_OPSET, fp16_weights: bool = False, optimize: bool = True) -> ExportReport:
-    """Like `export_onnx`, returning the full report (size, parity diffs)."""
+                      opset: int = DEFAULT_OPSET, fp16_weights: bool = False, optimize: bool = True,
+                      parts: list[str | Path] | None = None) -> ExportReport:
+    """Like `export_onnx`, returning the full report (size, parity diffs).
+
+    `parts`: checkpoints of the local stage's part models (eye, mouth), exported next to `out` as
+    `<stem>.<part>.onnx` and named, with their SHA-256, in its metadata `parts`, so
+    `Landmarker.from_onnx(out)` runs them after the face model."""
     if input_format not in INPUT_FORMATS:
         raise UserError(f"unknown input format {input_format!r}; known: {', '.join(INPUT_FORMATS)}")
     loaded = load_model(weights, device="cpu")
+    if loaded.cfg.part:
+        raise UserError(f"{weights}: a {loaded.cfg.part} part model; export it with its face model "
+                        f"(--weights FACE.pt --parts {weights})")
     module = InferenceModule.from_loaded(loaded, input_format)
     meta = metadata(loaded, input_format)
     meta["source"] = Path(weights).name
+    if parts:
+        meta["parts"], terms = _export_parts(parts, Path(out), loaded, input_format, opset, fp16_weights, optimize)
+        terms = combine_terms(meta.get("training_data_terms", ""), *terms)   # the pipeline carries every model's
+        if terms:
+            meta["training_data_terms"] = terms
     return export_module(module, out, meta, opset=opset, fp16_weights=fp16_weights, optimize=optimize)
 
 
+def _export_parts(parts, out: Path, face, input_format: str, opset: int, fp16_weights: bool, optimize: bool
+                  ) -> tuple[str, list[str]]:
+    """Each part checkpoint -> `<stem>.<part>.onnx` beside `out`; (the JSON of the face file's `parts`
+    key, the parts' training data terms)."""
+    import hashlib
+    import json
 
-
+    linked, terms = {}, []
+    for w in parts:
+        part = load_model(w, device="cpu")
+        name = part.cfg.part
+        if not name:
+            raise UserError(f"{w}: not a part model (its config has no `part`)")
+        if name in linked:
+            raise UserError(f"{w}: a second {name} model; give one per part")
+        if face.layout.name != "lapa106":
+            raise UserError(f"part models refine lapa106 faces; the face model predicts {face.layout.name}")
+        dst = out.with_name(f"{out.stem}.{name}.onnx")
+        meta = {**metadata(part, input_format), "source": Path(w).name, "part": name}
+        export_module(InferenceModule.from_loaded(part, input_format), dst, meta, opset=opset,
+                      fp16_weights=fp16_weights, optimize=optimize)
+        linked[name] = {"file": dst.name, "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()}
+        terms.append(part.cfg.data_terms)
+    return json.dumps(linked, sort_keys=True), terms
 

@@ -240,3 +240,27 @@ def load_backend(path: str | Path, device: str = "cpu", threads: int | None = No
                             "on a machine with torch, or install torch") from None
         return TorchBackend.from_checkpoint(p, device=device, threads=threads, layout=layout)
     return OnnxBackend(p, threads=threads, providers=providers, layout=layout)
+
+
+def part_backends(backend: Backend, threads: int | None = None) -> list[Backend]:
+    """The part models (eye, mouth) an ONNX export names in its metadata `parts` (file names next to
+    it, with their SHA-256), each checked: a missing or changed file is a one-line error."""
+    import hashlib
+    import json
+
+    spec = getattr(backend, "meta", {}).get("parts")
+    if not spec:
+        return []
+    try:
+        entries = json.loads(spec)
+    except ValueError:
+        raise UserError(f"{backend.path}: unreadable 'parts' metadata; re-export the model") from None
+    out = []
+    for name, entry in entries.items():
+        p = backend.path.parent / entry["file"]
+        if not p.is_file():
+            raise UserError(f"{backend.path}: its {name} model {p.name} is missing (it must lie next to the file)")
+        if hashlib.sha256(p.read_bytes()).hexdigest() != entry["sha256"]:
+            raise UserError(f"{p}: not the {name} model {backend.path.name} was exported with (checksum differs)")
+        out.append(OnnxBackend(p, threads=threads))
+    return out

@@ -217,11 +217,13 @@ class Landmarker:
 
     def __init__(self, backend, detector: Callable | str | None = "default", refine: int = 1,
                  max_faces: int = 0, min_face_size: float | str | None = "auto",
-                 refine_tol: float = REFINE_TOL) -> None:
+                 refine_tol: float = REFINE_TOL, parts: Sequence | None = None) -> None:
         """`min_face_size`: smallest face looked for and kept, in pixels; "auto" (or None, or 0): the
         detector's own default, which for the default BlazeFace grows with the photo
         (`detect.blazeface.auto_min_face`: 24 px up to 1.44 megapixels, 70 px on a 12-megapixel
-        photo), keeping whatever it finds."""
+        photo), keeping whatever it finds. `parts`: backends of the local stage's part models (eye,
+        mouth; `infer.parts`), run after the face passes; a model file that names its part models
+        loads them itself (`from_onnx`)."""
         from ..detect import as_detector
 
         min_face_size = 0.0 if min_face_size in (None, "auto") else min_face_size
@@ -248,6 +250,9 @@ class Landmarker:
         self.crop_threads = int(getattr(backend, "threads", None) or min(4, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        from .parts import PartRefiner
+
+        self.parts = PartRefiner(parts) if parts else None
 
     def crop_pool(self) -> ThreadPoolExecutor:
         """This landmarker's pool for the anti-aliased crops of a batch (`crop_threads` workers).
@@ -275,10 +280,15 @@ class Landmarker:
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None, layout: str | None = None,
                   **kw) -> "Landmarker":
-        """An exported model run by onnxruntime (no torch needed). `layout` checks the file's layout."""
-        from .backends import OnnxBackend
+        """An exported model run by onnxruntime (no torch needed). `layout` checks the file's layout.
+        Part models the file names (metadata `parts`, files next to it) are loaded with it, unless
+        `parts=` is given (`parts=()` runs without them)."""
+        from .backends import OnnxBackend, part_backends
 
-        return cls(OnnxBackend(path, threads=threads, layout=layout), **kw)
+        backend = OnnxBackend(path, threads=threads, layout=layout)
+        if "parts" not in kw:
+            kw["parts"] = part_backends(backend, threads=threads)
+        return cls(backend, **kw)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", layout: str | None = None,
@@ -291,10 +301,14 @@ class Landmarker:
     @classmethod
     def from_path(cls, path: str | Path, device: str = "cpu", threads: int | None = None,
                   layout: str | None = None, **kw) -> "Landmarker":
-        """ONNX export or PyTorch checkpoint, decided by `backends.load_backend` (extension, then content)."""
-        from .backends import load_backend
+        """ONNX export or PyTorch checkpoint, decided by `backends.load_backend` (extension, then content);
+        an ONNX file's part models come with it (see `from_onnx`)."""
+        from .backends import load_backend, part_backends
 
-        return cls(load_backend(path, device=device, threads=threads, layout=layout), **kw)
+        backend = load_backend(path, device=device, threads=threads, layout=layout)
+        if "parts" not in kw:
+            kw["parts"] = part_backends(backend, threads=threads)
+        return cls(backend, **kw)
 
     @classmethod
     def default(cls, **kw) -> "Landmarker":
@@ -393,6 +407,8 @@ class Landmarker:
                 src[i], conf[i], transforms[i] = p, c2[j], tr[j]
                 if vis is not None:
                     vis[i] = v2[j]
+        if self.parts is not None:
+            src, conf, vis = self.parts.refine(image, src, conf, vis)
         return src, conf, vis
 
     def landmarks_from_points(self, image: np.ndarray, previous: Sequence[np.ndarray], visibility: bool = False):
@@ -405,6 +421,8 @@ class Landmarker:
         visibility with `visibility=True`, None for a model without it)."""
         pts, conf, vis = self._infer(self.preprocess(image, transforms))
         out = self.postprocess(pts, transforms), conf, vis
+        if self.parts is not None:
+            out = self.parts.refine(image, *out)
         return out if visibility else out[:2]
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -156,14 +156,17 @@ def check_init_layout(ck: dict[str, Any], layout: Layout, path: str | Path) -> N
         raise UserError(f"{path}: checkpoint is for layout {src_layout}, this run uses {layout.name}")
 
 
-def init_from(model: torch.nn.Module, ck: dict[str, Any], path: str | Path, layout: Layout, nb: np.ndarray) -> str:
+def init_from(model: torch.nn.Module, ck: dict[str, Any], path: str | Path, layout: Layout, nb: np.ndarray,
+              same_layout: bool = True) -> str:
     """Copy weights from a checkpoint for fine-tuning; returns a one-line report.
 
-    Layout must match. Tensors whose shapes differ (e.g. another num_nb) are
-    skipped and reported; a different neighbour table is reported too, since
-    the neighbour heads then start from weights that predict other points.
+    Layout must match (unless `same_layout=False`: a part model taking a face model's backbone).
+    Tensors whose shapes differ (e.g. another num_nb) are skipped and reported; a different
+    neighbour table is reported too, since the neighbour heads then start from weights that
+    predict other points.
     """
-    check_init_layout(ck, layout, path)
+    if same_layout:
+        check_init_layout(ck, layout, path)
     own = _unwrap(model).state_dict()
     loaded, skipped = {}, []
     for k, v in ck["model"].items():

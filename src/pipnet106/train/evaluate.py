@@ -136,7 +136,7 @@ def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm
              batch_size: int = 32, device: str = "cpu", workers: int = 0) -> dict:
     """Evaluate a checkpoint on a prepared folder's list; write the report to `out` when given."""
     from ..config import Config
-    from ..data.dataset import LandmarkDataset
+    from ..data.parts import make_dataset
     from ..draw import draw_points
 
     from ..infer.backends import OnnxBackend, load_backend
@@ -157,7 +157,7 @@ def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm
                         f"layout {get_layout(prepared_for).name}; evaluate it with a model of that layout")
     norm = norm or cfg.norm
     list_name = {"test": cfg.test_list, "train": cfg.train_list}.get(split, split)
-    ds = LandmarkDataset(data, list_name, cfg, layout, nb, train=False)
+    ds = make_dataset(data, list_name, cfg, layout, nb, train=False)
     if isinstance(backend, OnnxBackend):
         pred, conf, gt = predict_backend(backend, ds, batch_size, flip=flip, progress=True)
     else:

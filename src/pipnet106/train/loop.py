@@ -43,7 +43,10 @@ from tqdm import tqdm
 
 from ..models.checkpoint import check_init_layout, resolve_init, init_from, load_scheduler, make_checkpoint, read_checkpoint
 from ..config import Config, combine_terms
-from ..data.dataset import CropRule, LandmarkDataset, check_input_size, crop_rule, read_manifest
+from ..data.dataset import CropRule, LandmarkDataset, check_input_size, crop_rule, list_path, read_manifest
+from ..data.formats import read_list
+from ..data.parts import make_dataset, part_meanface
+from ..layout import part_spec
 from ..models.decode import Decoder
 from ..errors import UserError
 from .evaluate import nme, predict_loader
@@ -404,17 +407,19 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     init_path = resolve_init(cfg.init) if (cfg.init and state is None) else None
     init_ck = read_checkpoint(init_path) if init_path else None
     if init_ck is not None:
-        check_init_layout(init_ck, layout, init_path)  # before its mean face is used
+        # a part model may start from a face model of its parent layout (the backbone; the heads re-learn)
+        if not (cfg.part and init_ck["config"].get("layout") == "lapa106"):
+            check_init_layout(init_ck, layout, init_path)  # before its mean face is used
         cfg = inherit_terms(cfg, init_ck, init_path, log)
     meanface, nb = _mean_face(cfg, state, init_ck, layout)
     cfg, data = _data(cfg, state, out, layout, nb, origins, log)
-    if init_ck is not None:
+    if init_ck is not None and not cfg.part:
         _note_crop_change(init_ck, init_path, data["crop"], log)
     device, ddp, world = start_processes(cfg.device)
     loaders = _loaders(cfg, data["train_ds"], data["test_ds"], device, ddp, world)
     model = build_model(cfg, layout=layout, warn_scratch=state is None and init_ck is None).to(device)
     if init_ck is not None:
-        log(init_from(model, init_ck, init_path, layout, nb))
+        log(init_from(model, init_ck, init_path, layout, nb, same_layout=not cfg.part))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = cfg.amp and device.type == "cuda"
     run = Run(cfg=cfg, layout=layout, out=out, device=device, ddp=ddp, world=world, master=master, log=log,
@@ -462,8 +467,12 @@ def _mean_face(cfg: Config, state: dict | None, init_ck: dict | None, layout: La
     neighbour heads keep their meaning), else the prepared folder's."""
     if state is not None:
         return np.asarray(state["meanface"]), np.asarray(state["nb"])
-    if init_ck is not None and init_ck["config"]["num_nb"] == cfg.num_nb:
+    if init_ck is not None and init_ck["config"]["num_nb"] == cfg.num_nb and len(init_ck["meanface"]) == layout.num_points:
         meanface = np.asarray(init_ck["meanface"])
+    elif cfg.part:   # a part model: the mean of the part crops, from the labels of the face data
+        spec = part_spec(cfg.part)
+        entries = read_list(list_path(cfg.data, cfg.train_list), 106)
+        meanface = part_meanface(entries, spec, cfg.input_size, cfg.crop_enlarge or spec.enlarge)
     else:
         meanface = load_meanface(Path(cfg.data) / "meanface.txt", layout.num_points)
     return meanface, neighbors(meanface, cfg.num_nb)
@@ -473,10 +482,14 @@ def _data(cfg: Config, state: dict | None, out: Path, layout: Layout, nb: np.nda
           log) -> tuple[Config, dict]:
     """The datasets and the crop rule the data was made with (the config takes its enlargement)."""
     manifest = read_manifest(cfg.data)
-    note = check_input_size(manifest, cfg.data, cfg.input_size, origins.get("input_size", "the config"))
-    train_ds = LandmarkDataset(cfg.data, cfg.train_list, cfg, layout, nb, train=True)
-    test_ds = LandmarkDataset(cfg.data, cfg.test_list, cfg, layout, nb, train=False)
-    if state is not None:
+    note = None if cfg.part else check_input_size(manifest, cfg.data, cfg.input_size, origins.get("input_size", "the config"))
+    if cfg.part and not cfg.crop_enlarge:
+        cfg = dataclasses.replace(cfg, crop_enlarge=part_spec(cfg.part).enlarge)
+    train_ds = make_dataset(cfg.data, cfg.train_list, cfg, layout, nb, train=True)
+    test_ds = make_dataset(cfg.data, cfg.test_list, cfg, layout, nb, train=False)
+    if cfg.part:   # a part crop's rule is the part's own, not the face data's
+        crop = CropRule("part", cfg.crop_enlarge, f"{cfg.part} crops (crop_enlarge)")
+    elif state is not None:
         crop = CropRule(**state["crop"]) if "crop" in state else CropRule("unknown", cfg.crop_enlarge,
                                                                            f"{out / 'config.yaml'}")
     else:
