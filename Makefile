@@ -9,7 +9,7 @@ FULL_STAMP    := $(VENV)/.installed
 MIN_VENV      := .venv-min
 MIN_STAMP     := $(MIN_VENV)/.installed
 
-.PHONY: install demo test test-min bench clean-venv teacher-env starter
+.PHONY: install demo test test-min test-web bench clean-venv teacher-env starter
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ $(MIN_STAMP): pyproject.toml constraints-min.txt
 
 test-min: $(MIN_STAMP)
 	$(MIN_VENV)/bin/python -m pytest tests -p no:cacheprovider
+
+# The browser page (web/, docs/deploy-web.md): npm ci from web/package-lock.json, build, serve on
+# localhost, test in Debian's headless Chromium against this package's own answers (needs the runtime
+# .venv for `pipnet106 predict/retouch`); writes benchmarks/results/web_speed.json. Without Chromium
+# (apt-get install -y chromium) or npm it says so and skips.
+CHROMIUM ?= /usr/bin/chromium
+test-web: $(RUNTIME_STAMP)
+	@if [ ! -x "$(CHROMIUM)" ]; then echo "test-web: SKIP: no Chromium at $(CHROMIUM) (apt-get install -y chromium)"; \
+	elif ! command -v npm >/dev/null; then echo "test-web: SKIP: no npm (apt-get install -y npm)"; \
+	else cd web && npm ci --no-audit --no-fund && node scripts/test-web.mjs --python ../$(BIN)/python --chromium "$(CHROMIUM)"; fi
 
 bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/prepare.py

@@ -1,10 +1,11 @@
 """A fake-camera clip for the browser test: one face of the demo photo, 640x480, gently moving.
 
-Chromium plays a .y4m file as its camera (--use-file-for-fake-video-capture). The clip is cut from
-the demo photo around one face (the box given on the command line, from `pipnet106 predict`), the
-face about 40% of the frame's height, drifting on a small circle and zooming by +-8% over the clip,
-so the tracker really follows it. Written with numpy and OpenCV only (no ffmpeg); the photo is read,
-never modified.
+Chromium plays a .y4m file as its camera (--use-file-for-fake-video-capture). The face (the box
+given on the command line, from `pipnet106 predict`) is cut from the demo photo with a soft oval
+edge and laid over a strongly blurred copy of the photo (the other faces become shapeless, so the
+clip has exactly one face); it fills about 40% of the frame's height, drifts on a small circle and
+zooms by +-8% over the clip, so the tracker really follows it. Written with numpy and OpenCV only
+(no ffmpeg); the photo is read, never modified.
 
     python make_clip.py PHOTO X0 Y0 X1 Y1 OUT.y4m [--frames 120] [--fps 30]
 """
@@ -30,6 +31,17 @@ def frame_matrix(cx: float, cy: float, side: float, k: int, frames: int) -> np.n
     return np.array([[zoom, 0.0, ox - zoom * cx], [0.0, zoom, oy - zoom * cy]])
 
 
+def one_face(photo: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray:
+    """The photo blurred beyond recognition, with the face around (cx, cy) kept sharp inside an oval
+    of 0.75 x 0.95 `side` half-axes that fades out over a tenth of the side."""
+    h, w = photo.shape[:2]
+    blurred = cv2.GaussianBlur(photo, (0, 0), sigmaX=side / 4)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.sqrt(((xs - cx) / (0.75 * side)) ** 2 + ((ys - cy) / (0.95 * side)) ** 2)
+    alpha = np.clip((1.0 - r) / 0.1 + 1.0, 0.0, 1.0)[..., None]
+    return (alpha * photo + (1.0 - alpha) * blurred).round().astype(np.uint8)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo")
@@ -44,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     x0, y0, x1, y1 = a.box
     cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
+    photo = one_face(photo, cx, cy, side)
     tmp = a.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(f"YUV4MPEG2 W{W} H{H} F{a.fps}:1 Ip A1:1 C420jpeg\n".encode())

@@ -9,6 +9,8 @@ import { Landmarker, mean } from './landmarker.js';
 import { Tracker } from './tracker.js';
 import { retouchFields } from './retouch.js';
 import { Renderer } from './gl.js';
+import { CanvasPreview } from './preview.js';
+import { FrameGrabber } from './camera.js';
 
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
@@ -35,8 +37,10 @@ function toBgr(rgba, width, height) {
 async function init() {
   const ep = params.get('ep') === 'webgpu' ? 'webgpu' : 'wasm';
   ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
+  // onnxruntime-web's own default (half the cores, at most 4; 1 on 2 cores): measured on 2 busy
+  // cores, a second thread made the landmark network 2x slower (docs/deploy-web.md)
   const cores = navigator.hardwareConcurrency || 1;
-  ort.env.wasm.numThreads = self.crossOriginIsolated ? Number(params.get('threads') || Math.min(cores, 4)) : 1;
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Number(params.get('threads') || Math.min(4, Math.ceil(cores / 2))) : 1;
   ort.env.logLevel = 'error';
   if (ep === 'webgpu' && !navigator.gpu) throw new Error('this browser offers no WebGPU (try without ?ep=webgpu)');
   setStatus('loading the models ...');
@@ -48,17 +52,40 @@ async function init() {
   state.models = await createModels(ort, lmBytes, detBytes, { ep });
   state.lm = new Landmarker(state.models.landmarks, state.models.meta, new BlazeFace(state.models.detector));
   state.backend = ep === 'wasm' ? `wasm, ${ort.env.wasm.numThreads} thread(s)` : 'webgpu';
-  try {
-    state.renderer = new Renderer($('view'));
-  } catch (e) {
-    state.rendererError = e.message;
-  }
+  state.renderer = pickRenderer($('view'), params.get('render'));
   const m = state.models.meta;
   $('model').textContent = `${m.source || 'starter.onnx'}: ${m.backbone || ''} ${m.input_size}px, ${m.layout}, enlarge ${m.crop_enlarge}`
-    + ` | runtime onnxruntime-web ${ort.env.versions?.web || ''} (${state.backend}) | retouch: ${state.renderer ? `WebGL2 (${state.renderer.name})` : `off: ${state.rendererError}`}`;
+    + ` | runtime onnxruntime-web ${ort.env.versions?.web || ''} (${state.backend}) | retouch preview: ${state.renderer.name}`;
   $('terms').textContent = m.training_data_terms ? `Model terms: ${m.training_data_terms}` : '';
   setStatus('ready: drop a photo or start the camera', 'ok');
   document.body.dataset.state = 'ready';
+}
+
+/** Software WebGL (no GPU: SwiftShader, llvmpipe) runs the shader over every pixel on the CPU. */
+function softwareGl() {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return 'no WebGL2';
+  const dbg = gl.getExtension('WEBGL_debug_renderer_info');
+  const name = String(dbg ? gl.getParameter(dbg.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return /swiftshader|llvmpipe|softpipe|software|microsoft basic/i.test(name) ? `software WebGL (${name})` : null;
+}
+
+/** WebGL2 on a GPU; the canvas preview without one (or as `?render=webgl|canvas` says). */
+function pickRenderer(canvas, want) {
+  const why = want === 'webgl' ? null : want === 'canvas' ? 'asked for' : softwareGl();
+  if (!why) {
+    try {
+      const r = new Renderer(canvas);
+      r.name = `WebGL2 (${r.name})`;
+      return r;
+    } catch (e) {
+      if (want === 'webgl') throw e;
+    }
+  }
+  const r = new CanvasPreview(canvas);
+  if (why && why !== 'asked for') r.name += `; ${why} not used`;
+  return r;
 }
 
 /** Points (and boxes for photos) over the picture. */
@@ -86,14 +113,8 @@ function draw(rgba, width, height, faces, boxes) {
   const t0 = now();
   const fields = retouchFields(faces, adjustments(), width, height);
   const t1 = now();
-  if (state.renderer) {
-    state.renderer.setImage(rgba, width, height);
-    state.renderer.render(fields);
-  } else {
-    const c = $('view'), g = c.getContext('2d');
-    c.width = width; c.height = height;
-    g.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), width, height), 0, 0);
-  }
+  state.renderer.setImage(rgba, width, height);
+  state.renderer.render(fields);
   drawOverlay(faces, width, height, boxes);
   return { fieldMs: t1 - t0, drawMs: now() - t1, fields };
 }
@@ -120,11 +141,11 @@ async function runPhoto(src) {
   state.source = { rgba: new Uint8Array(rgba.buffer), width, height };
   state.faces = faces;
   const d = draw(state.source.rgba, width, height, faces, true);
-  if (state.renderer) state.renderer.sync();
+  state.renderer.sync();
   const t2 = now();
   state.last = {
     kind: 'photo', width, height, ms: t1 - t0, retouchMs: t2 - t1, detectorRuns: state.lm.detector.runs - runs0,
-    landmarkBatches: state.lm.runs - lm0, backend: state.backend, renderer: state.renderer ? state.renderer.name : null,
+    landmarkBatches: state.lm.runs - lm0, backend: state.backend, renderer: state.renderer.name,
     fields: d.fields.map((f) => ({ roi: f.roi, factor: f.factor, maxShift: f.maxShift })),
     faces: faces.map((f) => ({ box: f.box, score: f.score, points: Array.from(f.points), conf: Array.from(f.conf) })),
   };
@@ -154,39 +175,49 @@ async function startCamera() {
   video.srcObject = stream;
   await video.play();
   const width = video.videoWidth, height = video.videoHeight;
-  const grab = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
-  const tracker = new Tracker(state.lm);
-  const live = { stream, running: true, frames: 0, times: [], parts: { grab: 0, track: 0, field: 0, draw: 0 }, start: now(), faces: 0, width, height, detectorRuns: 0 };
+  const grabber = new FrameGrabber(video);
+  // new faces are looked for all the time, the detector's runs spread over `scan` frames (about a
+  // second at 30 frames/s; the Python Tracker's default is 10)
+  const tracker = new Tracker(state.lm, { scanFrames: Number(params.get('scan') || 30) });
+  const live = { grabber, scanFrames: tracker.scanFrames, stream, running: true, frames: 0, times: [], parts: { grab: 0, track: 0, field: 0, draw: 0 }, start: now(), faces: 0, width, height, detectorRuns: 0 };
   state.live = live;
   document.body.dataset.state = 'live';
   setStatus('camera on', 'ok');
   $('camera').textContent = 'Stop camera';
-  const runs0 = state.lm.detector.runs;
+  live.runs0 = state.lm.detector.runs;
+  live.ms0 = [state.lm.cropMs, state.lm.netMs, state.lm.detector.netMs];
   let lastShown = now();
   while (live.running) {
-    await nextFrame(video);
+    // the newest camera frame, at once when one came while the last was processed (waiting for the
+    // next frame callback then costs up to a frame: 40 ms of work gave 15-18 frames/s of 30, not 22)
+    let t0 = now(), got = await grabber.grab(true);
+    while (!got && live.running) {
+      await nextFrame(video);
+      t0 = now();
+      got = await grabber.grab(true);
+    }
     if (!live.running) break;
-    const t0 = now();
-    grab.drawImage(video, 0, 0, width, height);
-    const rgba = grab.getImageData(0, 0, width, height).data;
-    const img = toBgr(rgba, width, height);
+    const { img, rgba } = got;
     const t1 = now();
     const faces = await tracker.update(img, video.currentTime);
     const t2 = now();
-    const d = draw(new Uint8Array(rgba.buffer), width, height, faces, false);
-    if (state.renderer) state.renderer.sync();
+    // WebGL draws once per rendering step: a loop that never lets one happen (a new frame always
+    // ready) made headless Chromium's WebGL stall and the page crash within seconds
+    if (state.renderer instanceof Renderer) await new Promise((r) => requestAnimationFrame(r));
+    const d = draw(rgba, width, height, faces, false);
+    state.renderer.sync();
     const t3 = now();
     live.frames++; live.faces += faces.length;
     live.times.push(t3 - t0);
     live.parts.grab += t1 - t0; live.parts.track += t2 - t1; live.parts.field += d.fieldMs; live.parts.draw += t3 - t2 - d.fieldMs;
-    live.detectorRuns = state.lm.detector.runs - runs0;
+    live.detectorRuns = state.lm.detector.runs - live.runs0;
     state.faces = faces;
     if (t3 - lastShown > 500) {
       lastShown = t3;
       const s = liveStats();
       $('stats').textContent = `${s.fps.toFixed(1)} frames/s | ${s.msPerFrame.toFixed(1)} ms/frame (grab ${s.parts.grab.toFixed(1)}, `
         + `landmarks+tracking ${s.parts.track.toFixed(1)}, retouch field ${s.parts.field.toFixed(1)}, draw ${s.parts.draw.toFixed(1)}) | `
-        + `${faces.length} face(s) | ${s.detectorRunsPerFrame.toFixed(2)} detector runs/frame | ${state.backend}`;
+        + `${faces.length} face(s) | ${s.detectorRunsPerFrame.toFixed(2)} detector runs/frame | ${state.backend} | frames via ${grabber.path}`;
     }
   }
 }
@@ -201,7 +232,9 @@ function liveStats() {
     p95: sorted[Math.floor(0.95 * (sorted.length - 1))] || 0, facesPerFrame: l.faces / n,
     parts: Object.fromEntries(Object.entries(l.parts).map(([k, v]) => [k, v / n])),
     detectorRunsPerFrame: l.detectorRuns / n, width: l.width, height: l.height, backend: state.backend,
-    renderer: state.renderer ? state.renderer.name : null,
+    renderer: state.renderer.name, frames_via: l.grabber.path, scanFrames: l.scanFrames,
+    trackSplit: { cropMs: (state.lm.cropMs - l.ms0[0]) / n, landmarkNetMs: (state.lm.netMs - l.ms0[1]) / n, detectorNetMs: (state.lm.detector.netMs - l.ms0[2]) / n },
+    grabSplit: { copyMs: l.grabber.copyMs / Math.max(l.grabber.frames, 1), convertMs: l.grabber.convertMs / Math.max(l.grabber.frames, 1) },
   };
 }
 
@@ -209,9 +242,11 @@ function liveStats() {
 function resetLiveStats() {
   const l = state.live;
   if (!l) return;
+  Object.assign(l.grabber, { copyMs: 0, convertMs: 0, frames: 0 });
   Object.assign(l, { frames: 0, times: [], parts: { grab: 0, track: 0, field: 0, draw: 0 }, start: now(), faces: 0 });
   l.detectorRuns = 0;
-  state.lm.detector.runs = 0;
+  l.runs0 = state.lm.detector.runs;
+  l.ms0 = [state.lm.cropMs, state.lm.netMs, state.lm.detector.netMs];
 }
 
 function stopCamera() {
@@ -258,9 +293,9 @@ function wire() {
 
 // what the browser test drives and reads (web/scripts/test-web.mjs)
 window.pipnet = {
-  runPhoto, startCamera, stopCamera, liveStats, resetLiveStats,
+  runPhoto, startCamera, stopCamera, liveStats, resetLiveStats, state,
   last: () => state.last,
-  readPreview: () => (state.renderer ? state.renderer.read() : null),
+  readPreview: () => state.renderer.read(),
   meanConf: (f) => mean(f.conf),
 };
 

@@ -184,12 +184,19 @@ export function letterbox(img, size, fill = 1.0) {
   return { canvas: t.apply(img), t };
 }
 
-/** The image resized by about `scale` (area filter when shrinking), and the exact scale used. */
-function shrink(img, scale) {
-  const { width: w, height: h } = img;
-  if (Math.abs(scale - 1.0) < 1e-6) return { small: img, s: 1.0 };
-  const nw = Math.max(1, roundEven(w * scale)), s = nw / w, nh = Math.max(1, roundEven(h * s));
-  return { small: s < 1 ? resizeArea(img, nw, nh) : resizeLinear(img, nw, nh), s };
+/** The size the image is resized to for `scale` (blazeface._shrink), and the exact scale that is. */
+function shrinkSize(w, h, scale) {
+  if (Math.abs(scale - 1.0) < 1e-6) return { nw: w, nh: h, s: 1.0 };
+  const nw = Math.max(1, roundEven(w * scale)), s = nw / w;
+  return { nw, nh: Math.max(1, roundEven(h * s)), s };
+}
+
+/** The image resized by about `scale` (area filter when shrinking), or the part `rect` of it. */
+function shrink(img, nw, nh, rect = null) {
+  if (nw === img.width && nh === img.height) return rect ? subImage(img, ...rect) : img;
+  if (nw < img.width) return resizeArea(img, nw, nh, rect);
+  const big = resizeLinear(img, nw, nh);
+  return rect ? subImage(big, ...rect) : big;
 }
 
 /** The image halved n times by exact 2x2 means (blazeface._halve). */
@@ -225,6 +232,7 @@ export class BlazeFace {
     this.confirm = minScore < SPEC.scoreThreshold ? [SPEC.scoreThreshold, CONFIRM_CONF] : null;
     this.landmarkBox = LANDMARK_BOX;
     this.runs = 0;  // network runs so far (for the page's figures)
+    this.netMs = 0;
   }
 
   minFaceFor(width, height) { return this.auto ? autoMinFace(width, height, this.minFaceSize) : this.minFaceSize; }
@@ -243,7 +251,9 @@ export class BlazeFace {
 
   async run(canvas, t, shiftX, shiftY) {
     this.runs++;
+    const t0 = performance.now();
     const { reg, scores } = await this.net(toInput(canvas, SPEC.size));
+    this.netMs += performance.now() - t0;
     return decode(reg, scores, this.anchors, SPEC.size, this.minScore).map((d) => {
       const box = [(d.box[0] - t.offsetX) / t.scale + shiftX, (d.box[1] - t.offsetY) / t.scale + shiftY,
         (d.box[2] - t.offsetX) / t.scale + shiftX, (d.box[3] - t.offsetY) / t.scale + shiftY];
@@ -264,17 +274,21 @@ export class BlazeFace {
       const dets = await this.run(canvas, t, 0, 0);
       return level.fill === 1.0 ? dets : dets.filter((d) => fillsPhoto(d.box, w, h));
     }
-    const { small, s } = shrink(img, level.scale);
+    const { nw, nh, s } = shrinkSize(w, h, level.scale);
+    // a tracker's scan runs one window at a time: then only that window's part is shrunk
+    const whole = !only || only.length > level.windows.length / 2 ? shrink(img, nw, nh) : null;
     const t = new CropTransform(s, 0.0, 0.0, size), out = [];
     for (let k = 0; k < level.windows.length; k++) {
       if (only && !only.includes(k)) continue;
       const win = level.windows[k];
       const x0 = roundEven(win[0] * s), y0 = roundEven(win[1] * s);
       const canvas = new Uint8Array(size * size * 3);
-      const pw = Math.max(0, Math.min(size, small.width - x0)), ph = Math.max(0, Math.min(size, small.height - y0));
+      const pw = Math.max(0, Math.min(size, nw - x0)), ph = Math.max(0, Math.min(size, nh - y0));
+      const part = whole || (pw && ph ? shrink(img, nw, nh, [x0, y0, pw, ph]) : null);
+      const [px, py, stride] = whole ? [x0, y0, nw] : [0, 0, pw];
       for (let r = 0; r < ph; r++) {
-        const src = ((y0 + r) * small.width + x0) * 3;
-        canvas.set(small.data.subarray(src, src + pw * 3), r * size * 3);
+        const src = ((py + r) * stride + px) * 3;
+        canvas.set(part.data.subarray(src, src + pw * 3), r * size * 3);
       }
       for (const d of await this.run(canvas, t, x0 / s, y0 / s)) if (!cutByWindow(d.box, win, w, h)) out.push(d);
     }

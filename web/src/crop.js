@@ -18,8 +18,8 @@ const f = Math.fround;
 
 /** Round half to even, like Python's round() and OpenCV's cvRound. */
 export function roundEven(v) {
-  const r = Math.round(v);
-  return (Math.abs(v % 1) === 0.5 && r % 2 !== 0) ? r - 1 : r;
+  const r = Math.round(v);  // half up; a tie (r - v exactly 0.5) goes to the even neighbour
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 const sat8 = (v) => (v <= 0 ? 0 : v >= 255 ? 255 : roundEven(v));
@@ -179,43 +179,43 @@ export function areaCrop(img, t) {
 
 /** crop._footprint_sums: float32 sums over every crop pixel's footprint, one axis at a time. */
 function footprintSums(I, W, cx, cy, rw, rh, n) {
-  const ix = new Int32Array(n + 1), iy = new Int32Array(n + 1);
-  const fx = new Float64Array(n + 1), fy = new Float64Array(n + 1);
-  for (let i = 0; i <= n; i++) {
-    ix[i] = Math.min(Math.trunc(cx[i]), rw - 1); fx[i] = f(cx[i] - ix[i]);
-    iy[i] = Math.min(Math.trunc(cy[i]), rh - 1); fy[i] = f(cy[i] - iy[i]);
+  const cols = 2 * n + 2, colOfs = new Int32Array(cols), fx = new Float64Array(n + 1);
+  for (let j = 0; j <= n; j++) {
+    const ix = Math.min(Math.trunc(cx[j]), rw - 1);
+    fx[j] = f(cx[j] - ix); colOfs[j] = ix * 3; colOfs[n + 1 + j] = (ix + 1) * 3;
   }
-  // along y, at the 2n+2 columns ix, ix+1: strips between row edges i and i+1
-  const cols = 2 * n + 2, strips = new Float64Array(n * cols * 3);
-  const colIdx = new Int32Array(cols);
-  for (let j = 0; j <= n; j++) { colIdx[j] = ix[j]; colIdx[n + 1 + j] = ix[j] + 1; }
-  const a = new Float64Array(cols * 3), d = new Float64Array(cols * 3);
-  const aPrev = new Float64Array(cols * 3), dPrev = new Float64Array(cols * 3);
+  // along y, at the 2n+2 columns ix, ix+1: the strip between row edges i and i+1 is
+  // (a_{i+1} - a_i) + d_{i+1} - d_i, with a = the integral at the edge's row, d = fy x the next row minus it
+  const m = cols * 3, strips = new Float64Array(n * m);
+  let a = new Float64Array(m), d = new Float64Array(m), aPrev = new Float64Array(m), dPrev = new Float64Array(m);
   for (let i = 0; i <= n; i++) {
-    const r0 = iy[i] * W, r1 = (iy[i] + 1) * W;
+    const iy = Math.min(Math.trunc(cy[i]), rh - 1), fy = f(cy[i] - iy), r0 = iy * W * 3, r1 = r0 + W * 3;
     for (let j = 0; j < cols; j++) {
-      for (let c = 0; c < 3; c++) {
-        const g0 = I[(r0 + colIdx[j]) * 3 + c], g1 = I[(r1 + colIdx[j]) * 3 + c];
-        a[j * 3 + c] = g0; d[j * 3 + c] = f(f(g1 - g0) * fy[i]);
-      }
+      const o = j * 3, g = colOfs[j];
+      for (let c = 0; c < 3; c++) { const g0 = I[r0 + g + c]; a[o + c] = g0; d[o + c] = f(f(I[r1 + g + c] - g0) * fy); }
     }
     if (i > 0) {
-      const o = (i - 1) * cols * 3;
-      for (let q = 0; q < cols * 3; q++) strips[o + q] = f(f(f(a[q] - aPrev[q]) + d[q]) - dPrev[q]);
+      const o = (i - 1) * m;
+      for (let q = 0; q < m; q++) strips[o + q] = f(f(f(a[q] - aPrev[q]) + d[q]) - dPrev[q]);
     }
-    aPrev.set(a); dPrev.set(d);
+    [a, aPrev] = [aPrev, a]; [d, dPrev] = [dPrev, d];
   }
   // the same along x on the strips
-  const out = new Float64Array(n * n * 3);
+  const out = new Float64Array(n * n * 3), half = (n + 1) * 3;
   for (let i = 0; i < n; i++) {
-    const o = i * cols * 3;
-    for (let j = 0; j < n; j++) {
-      for (let c = 0; c < 3; c++) {
-        const a0 = strips[o + j * 3 + c], a1 = strips[o + (j + 1) * 3 + c];
-        const d0 = f(f(strips[o + (n + 1 + j) * 3 + c] - a0) * fx[j]);
-        const d1 = f(f(strips[o + (n + 2 + j) * 3 + c] - a1) * fx[j + 1]);
-        out[(i * n + j) * 3 + c] = f(f(f(a1 - a0) + d1) - d0);
+    const o = i * m;
+    let dl0 = 0, dl1 = 0, dl2 = 0;
+    for (let j = 0; j <= n; j++) {
+      const p = o + j * 3, fj = fx[j];
+      const d0 = f(f(strips[p + half] - strips[p]) * fj), d1 = f(f(strips[p + half + 1] - strips[p + 1]) * fj);
+      const d2 = f(f(strips[p + half + 2] - strips[p + 2]) * fj);
+      if (j > 0) {
+        const q = (i * n + j - 1) * 3;
+        out[q] = f(f(f(strips[p] - strips[p - 3]) + d0) - dl0);
+        out[q + 1] = f(f(f(strips[p + 1] - strips[p - 2]) + d1) - dl1);
+        out[q + 2] = f(f(f(strips[p + 2] - strips[p - 1]) + d2) - dl2);
       }
+      dl0 = d0; dl1 = d1; dl2 = d2;
     }
   }
   return out;
@@ -240,50 +240,58 @@ export function padReplicate(img, W, H) {
   return { data: out, width: W, height: H };
 }
 
-/** OpenCV's area table of one axis (computeResizeAreaTab): [dst index, src index, float32 weight]. */
-function areaTable(ssize, dsize, scale) {
-  const tab = [];
-  for (let dx = 0; dx < dsize; dx++) {
+/** OpenCV's area table of one axis (computeResizeAreaTab), for destination indices [lo, hi):
+ *  parallel arrays of destination index, source index and float32 weight. */
+function areaTable(ssize, dsize, scale, lo = 0, hi = dsize) {
+  const di = [], si = [], wt = [];
+  for (let dx = lo; dx < hi; dx++) {
     const fsx1 = dx * scale, fsx2 = fsx1 + scale;
     const cell = Math.min(scale, ssize - fsx1);
     let sx1 = Math.ceil(fsx1), sx2 = Math.floor(fsx2);
     sx2 = Math.min(sx2, ssize - 1); sx1 = Math.min(sx1, sx2);
-    if (sx1 - fsx1 > 1e-3) tab.push([dx, sx1 - 1, f((sx1 - fsx1) / cell)]);
-    for (let sx = sx1; sx < sx2; sx++) tab.push([dx, sx, f(1.0 / cell)]);
-    if (fsx2 - sx2 > 1e-3) tab.push([dx, sx2, f(Math.min(Math.min(fsx2 - sx2, 1.0), cell) / cell)]);
+    if (sx1 - fsx1 > 1e-3) { di.push(dx); si.push(sx1 - 1); wt.push(f((sx1 - fsx1) / cell)); }
+    for (let sx = sx1; sx < sx2; sx++) { di.push(dx); si.push(sx); wt.push(f(1.0 / cell)); }
+    if (fsx2 - sx2 > 1e-3) { di.push(dx); si.push(sx2); wt.push(f(Math.min(Math.min(fsx2 - sx2, 1.0), cell) / cell)); }
   }
-  return tab;
+  return { di: Int32Array.from(di), si: Int32Array.from(si), wt: Float64Array.from(wt), n: di.length };
 }
 
-/** cv2.resize(img, (dw, dh), interpolation=INTER_AREA) for shrinking. */
-export function resizeArea(img, dw, dh) {
+/** cv2.resize(img, (dw, dh), interpolation=INTER_AREA) for shrinking; with `rect` [x, y, w, h]
+ *  only that part of the result (each output pixel is computed on its own, so the part is
+ *  byte-identical to the same pixels of the whole). */
+export function resizeArea(img, dw, dh, rect = null) {
   const { width: w, height: h } = img;
   const sx = 1.0 / (dw / w), sy = 1.0 / (dh / h);
   const kx = Math.round(sx), ky = Math.round(sy);  // OpenCV's is_area_fast (callers pad to a multiple)
   if (Math.abs(sx - kx) < Number.EPSILON && Math.abs(sy - ky) < Number.EPSILON && dw * kx === w && dh * ky === h) {
-    return blockMeans(img, kx, ky);
+    const full = blockMeans(img, kx, ky);
+    return rect ? subImage(full, ...rect) : full;
   }
-  const xt = areaTable(w, dw, sx), yt = areaTable(h, dh, sy);
-  const out = new Uint8Array(dw * dh * 3), src = img.data;
-  const buf = new Float64Array(dw * 3), sum = new Float64Array(dw * 3);
-  let prev = yt[0][0];
-  const flush = (dy) => { for (let q = 0; q < dw * 3; q++) out[dy * dw * 3 + q] = sat8(sum[q]); };
-  for (const [dy, syy, beta] of yt) {
+  const [rx, ry, rw, rh] = rect || [0, 0, dw, dh];
+  const xt = areaTable(w, dw, sx, rx, rx + rw), yt = areaTable(h, dh, sy, ry, ry + rh);
+  const out = new Uint8Array(rw * rh * 3), src = img.data, n3 = rw * 3;
+  const buf = new Float64Array(n3), sum = new Float64Array(n3);
+  const xo = new Int32Array(xt.n), xi = new Int32Array(xt.n);
+  for (let k = 0; k < xt.n; k++) { xo[k] = (xt.di[k] - rx) * 3; xi[k] = xt.si[k] * 3; }
+  let prev = yt.di[0];
+  for (let j = 0; j < yt.n; j++) {
+    const dy = yt.di[j], beta = yt.wt[j], row = yt.si[j] * w * 3;
     buf.fill(0);
-    const row = syy * w * 3;
-    for (const [dx, sxx, a] of xt) {
-      for (let c = 0; c < 3; c++) buf[dx * 3 + c] = f(buf[dx * 3 + c] + f(src[row + sxx * 3 + c] * a));
+    for (let k = 0; k < xt.n; k++) {
+      const o = xo[k], i = row + xi[k], a = xt.wt[k];
+      buf[o] = f(buf[o] + f(src[i] * a)); buf[o + 1] = f(buf[o + 1] + f(src[i + 1] * a)); buf[o + 2] = f(buf[o + 2] + f(src[i + 2] * a));
     }
     if (dy !== prev) {
-      flush(prev);
-      for (let q = 0; q < dw * 3; q++) sum[q] = f(beta * buf[q]);
+      const base = (prev - ry) * n3;
+      for (let q = 0; q < n3; q++) { out[base + q] = sat8(sum[q]); sum[q] = f(beta * buf[q]); }
       prev = dy;
     } else {
-      for (let q = 0; q < dw * 3; q++) sum[q] = f(sum[q] + f(beta * buf[q]));
+      for (let q = 0; q < n3; q++) sum[q] = f(sum[q] + f(beta * buf[q]));
     }
   }
-  flush(prev);
-  return { data: out, width: dw, height: dh };
+  const base = (prev - ry) * n3;
+  for (let q = 0; q < n3; q++) out[base + q] = sat8(sum[q]);
+  return { data: out, width: rw, height: rh };
 }
 
 /** INTER_AREA by an integer factor: exact block sums; OpenCV rounds 2x2 means half up and others

@@ -98,32 +98,37 @@ export function shapePrimitives(points, frame, { faceSlim = 0, eyeSize = 0 }) {
   return prims;
 }
 
-/** Backward displacement (dA, dB) in the face frame at local (a, b) (warp._evaluate). */
-function evaluate(prims, a, b) {
-  let dA = 0, dB = 0;
-  for (const p of prims) {
-    const xa = a - p.centre[0], xb = b - p.centre[1];
-    const f = falloff((xa / p.radii[0]) ** 2 + (xb / p.radii[1]) ** 2);
-    if (!f) continue;
-    if (p.kind === 'move') { dA -= p.vec[0] * f; dB -= p.vec[1] * f; } else {
-      dA -= xa * (p.vec[0] / (1.0 + p.vec[0])) * f;
-      dB -= xb * (p.vec[1] / (1.0 + p.vec[1])) * f;
+/** Adds each primitive's backward displacement (in the face frame) at the grid samples it can reach
+ *  (warp._evaluate; `A`, `B`: local coordinates of the samples, `boxes`: each primitive's grid range). */
+function evaluate(prims, A, B, boxes, cols, dA, dB) {
+  prims.forEach((p, n) => {
+    const [r0, r1, c0, c1] = boxes[n], [ca, cb] = p.centre, [ra, rb] = p.radii;
+    const move = p.kind === 'move', ka = p.vec[0] / (1.0 + p.vec[0]), kb = p.vec[1] / (1.0 + p.vec[1]);
+    for (let i = r0; i < r1; i++) {
+      for (let j = c0; j < c1; j++) {
+        const q = i * cols + j, xa = A[q] - ca, xb = B[q] - cb;
+        const s2 = (xa / ra) ** 2 + (xb / rb) ** 2;
+        if (s2 >= 1.0) continue;
+        const f = (1.0 - s2) ** 2;
+        if (move) { dA[q] -= p.vec[0] * f; dB[q] -= p.vec[1] * f; } else { dA[q] -= xa * ka * f; dB[q] -= xb * kb * f; }
+      }
     }
-  }
-  return [dA, dB];
+  });
 }
 
 /** Exact minimum of det(I + grad d) of the bilinear upsample of a coarse field (warp.cell_jacobian_min). */
 export function cellJacobianMin(d, rows, cols, step, t = 1.0) {
   if (rows < 2 || cols < 2) return 1.0;
   let worst = Infinity;
-  const at = (i, j, c) => d[(i * cols + j) * 2 + c] * t;
+  const k = t / step;
   for (let i = 0; i < rows - 1; i++) {
     for (let j = 0; j < cols - 1; j++) {
-      for (const r of [0, 1]) {
-        for (const c of [0, 1]) {
-          const ax0 = (at(i + r, j + 1, 0) - at(i + r, j, 0)) / step, ax1 = (at(i + r, j + 1, 1) - at(i + r, j, 1)) / step;
-          const ay0 = (at(i + 1, j + c, 0) - at(i, j + c, 0)) / step, ay1 = (at(i + 1, j + c, 1) - at(i, j + c, 1)) / step;
+      for (let r = 0; r < 2; r++) {
+        const a = ((i + r) * cols + j) * 2;
+        const ax0 = (d[a + 2] - d[a]) * k, ax1 = (d[a + 3] - d[a + 1]) * k;   // d/dx along the cell's row
+        for (let c = 0; c < 2; c++) {
+          const b = (i * cols + j + c) * 2, e = b + cols * 2;
+          const ay0 = (d[e] - d[b]) * k, ay1 = (d[e + 1] - d[b + 1]) * k;      // d/dy along its column
           const det = (1 + ax0) * (1 + ay1) - ay0 * ax1;
           if (det < worst) worst = det;
         }
@@ -164,16 +169,24 @@ export function faceField(face, adj, width, height, frame = faceFrame(face)) {
   const gx0 = Math.floor(bx0) - 2 * step, gy0 = Math.floor(by0) - 2 * step;
   const cols = Math.ceil((bx1 - gx0) / step) + 3, rows = Math.ceil((by1 - gy0) / step) + 3;
   const half = (step - 1) / 2.0 + 0.5;  // continuous coordinate of sample 0 within its cell
-  const d = new Float64Array(rows * cols * 2);
-  const { u, v } = frame;
+  const { u, v } = frame, n = rows * cols;
+  const A = new Float64Array(n), B = new Float64Array(n), dA = new Float64Array(n), dB = new Float64Array(n);
   for (let i = 0; i < rows; i++) {
     const Y = gy0 + i * step + half - frame.origin[1];
     for (let j = 0; j < cols; j++) {
       const X = gx0 + j * step + half - frame.origin[0];
-      const [dA, dB] = evaluate(prims, X * u[0] + Y * u[1], X * v[0] + Y * v[1]);
-      d[(i * cols + j) * 2] = dA * u[0] + dB * v[0];
-      d[(i * cols + j) * 2 + 1] = dA * u[1] + dB * v[1];
+      A[i * cols + j] = X * u[0] + Y * u[1]; B[i * cols + j] = X * v[0] + Y * v[1];
     }
+  }
+  // grid cells each primitive can reach (sample k sits at continuous coordinate gx0 + k*step + half)
+  const cl = (x, hi) => Math.min(Math.max(x, 0), hi);
+  const boxes = eb.map((b) => [cl(Math.floor((b[1] - gy0 - half) / step), rows), cl(Math.ceil((b[3] - gy0 - half) / step) + 1, rows),
+    cl(Math.floor((b[0] - gx0 - half) / step), cols), cl(Math.ceil((b[2] - gx0 - half) / step) + 1, cols)]);
+  evaluate(prims, A, B, boxes, cols, dA, dB);
+  const d = new Float64Array(n * 2);
+  for (let q = 0; q < n; q++) {
+    d[2 * q] = dA[q] * u[0] + dB[q] * v[0];
+    d[2 * q + 1] = dA[q] * u[1] + dB[q] * v[1];
   }
   const factor = safeFactor(d, rows, cols, step);
   const d32 = new Float32Array(d.length);

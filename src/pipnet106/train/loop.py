@@ -420,6 +420,9 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     model = build_model(cfg, layout=layout, warn_scratch=state is None and init_ck is None).to(device)
     if init_ck is not None:
         log(init_from(model, init_ck, init_path, layout, nb, same_layout=not cfg.part))
+        if not cfg.warmup_steps:
+            log("note: warmup_steps 0: Adam's first steps move every weight by about lr, which can wreck a "
+                "trained model at once; configs/finetune_starter.yaml warms up over 100 steps")
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = cfg.amp and device.type == "cuda"
     run = Run(cfg=cfg, layout=layout, out=out, device=device, ddp=ddp, world=world, master=master, log=log,
