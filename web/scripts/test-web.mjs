@@ -193,7 +193,7 @@ async function notBlank(page, url) {
   }, url);
 }
 
-async function photoTest(browser, base, ref, photo, label, query = '') {
+async function photoTest(browser, base, ref, photo, label, query = '', again = true) {
   const { page, errors } = await openPage(browser, `${base}?slim=${RETOUCH.slim}&eyes=${RETOUCH.eyes}${query}`);
   const input = await page.$('#file');
   await input.uploadFile(photo);  // the page's own file input, as a person would
@@ -201,8 +201,8 @@ async function photoTest(browser, base, ref, photo, label, query = '') {
   const res = await page.evaluate(() => window.pipnet.last());
   if (!res) throw new Error(`${label}: page error: ${await page.evaluate(() => document.body.dataset.error)}`);
   const pts = comparePoints(res.faces, ref.faces);
-  res.again = (await page.evaluate(async () => (await window.pipnet.runPhoto('demo/group4.jpg')).ms));  // the same photo again
-  const out = { faces: res.faces.length, pythonFaces: ref.faces.length, pairedFaces: pts.paired, maxPointDiffPx: pts.max, meanPointDiffPx: pts.mean, ms: res.ms, msAgain: res.again, backend: res.backend, renderer: res.renderer };
+  if (again) res.again = await page.evaluate(async () => (await window.pipnet.runPhoto('demo/group4.jpg')).ms);  // the same photo again
+  const out = { faces: res.faces.length, pythonFaces: ref.faces.length, pairedFaces: pts.paired, maxPointDiffPx: pts.max, meanPointDiffPx: pts.mean, ms: res.ms, msAgain: res.again ?? null, backend: res.backend, renderer: res.renderer };
   check(res.faces.length === ref.faces.length && pts.paired === ref.faces.length, `${label}: faces ${res.faces.length}, Python ${ref.faces.length}, paired ${pts.paired}`);
   check(pts.max <= POINT_TOL, `${label}: points vs Python: max ${pts.max.toFixed(4)} px, mean ${pts.mean.toFixed(4)} px (bound ${POINT_TOL} px)`);
   return { page, errors, out };
@@ -262,14 +262,101 @@ function writeJson(file, obj) {
   fs.renameSync(`${file}.tmp`, file);
 }
 
+/** Photo runs: parity with Python, both retouch previews (canvas: what a browser without a GPU uses;
+ *  WebGL2: the GPU path, here on SwiftShader), the screenshot. */
+async function photoRuns(a, url, ref, photo, result) {
+  const b = await launch(a.chromium, NO_GPU_FLAGS);
+  try {
+    for (const [label, q] of [['photo (wasm, preview auto)', ''], ['photo (wasm, preview WebGL2)', '&render=webgl']]) {
+      const { page, errors, out } = await photoTest(b.browser, url, ref.json, photo, label, q);
+      const pv = await comparePreview(page);
+      out.preview = pv;
+      check(pv.regions === ref.json.faces.length && pv.movedMine > 0 && pv.movedPy > 0,
+        `${label}: ${out.renderer}: ${pv.regions} warped regions, ${pv.movedMine} bytes changed (Python ${pv.movedPy})`);
+      check(pv.mean <= PREVIEW_MEAN_TOL && pv.farShare <= PREVIEW_SHARE_TOL,
+        `${label}: retouch preview vs pipnet106 retouch: mean ${pv.mean.toFixed(3)} levels, ${(100 * pv.farShare).toFixed(3)}% of bytes > 8 apart, max ${pv.max} (bounds ${PREVIEW_MEAN_TOL}, ${100 * PREVIEW_SHARE_TOL}%)`);
+      if (!result.photo) {
+        console.log(`info browser JPEG decode vs OpenCV's: ${pv.decodeDiff} bytes differ`);
+        out.screenshot = await screenshot(page);
+        result.photo = out;
+      } else {
+        result.photo_webgl = out;
+      }
+      check(!errors.length, `${label}: no page errors, no off-site requests${errors.length ? `: ${errors.slice(0, 3).join(' | ')}` : ''}`);
+      await page.close();
+    }
+  } finally { await b.close(); }
+}
+
+/** The page as a PNG (web/test-output/page.png, copied to docs/images/web_page.png when not blank). */
+async function screenshot(page) {
+  const shot = path.join(OUT, 'page.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  const nb = await notBlank(page, '/test-data/page.png');
+  if (check(nb.std > 10 && nb.colours > 500, `screenshot ${path.relative(REPO, shot)} ${nb.width}x${nb.height}: grey std ${nb.std.toFixed(1)}, ${nb.colours} colours`)) {
+    fs.mkdirSync(path.join(REPO, 'docs', 'images'), { recursive: true });
+    fs.copyFileSync(shot, path.join(REPO, 'docs', 'images', 'web_page.png'));
+  }
+  return { path: path.relative(REPO, shot), ...nb };
+}
+
+/** The live loop on the fake camera: 1 thread (the default on 2 cores), 2 threads (the peer), and
+ *  the WebGL2 preview instead of the canvas one. */
+async function cameraRuns(a, url, clip, result) {
+  const cam = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${clip}`];
+  const b = await launch(a.chromium, [...NO_GPU_FLAGS, ...cam]);
+  try {
+    for (const [label, q] of [['wasm 1 thread (default here)', ''], ['wasm 2 threads', '&threads=2'], ['wasm 1 thread, WebGL2 preview', '&render=webgl']]) {
+      result.live.push({ label, ...(await liveTest(b.browser, url, a.seconds, a.warmup, `camera ${label}`, q)) });
+    }
+  } finally { await b.close(); }
+}
+
+/** WebGPU, where this headless browser offers an adapter: the photo (parity and time). */
+async function webgpuRuns(a, url, ref, photo, result) {
+  const b = await launch(a.chromium, WEBGPU_FLAGS);
+  try {
+    const adapter = await webgpuAdapter(b.browser, url);
+    result.webgpu = { adapter };
+    if (!adapter) {
+      console.log('info WebGPU: this headless Chromium offers no adapter; not measured');
+      return;
+    }
+    console.log(`info WebGPU adapter: ${adapter}`);
+    try {
+      // once: on a CPU-emulated adapter one photo takes minutes
+      const { page, out } = await photoTest(b.browser, url, ref.json, photo, 'photo (webgpu)', '&ep=webgpu', false);
+      await page.close();
+      result.webgpu.photo = out;
+      console.log(`info WebGPU photo: ${out.ms.toFixed(0)} ms (wasm: ${result.photo.ms.toFixed(0)} ms first run, ${result.photo.msAgain.toFixed(0)} ms the second)`);
+    } catch (e) {
+      // too slow to finish within the hang guard is a measurement, not a failure; a wrong answer
+      // fails in photoTest, a page that cannot run here
+      if (!(e.name === 'TimeoutError' || /timed out/.test(e.message))) check(false, `WebGPU run: ${e.message}`);
+      else console.log(`info WebGPU photo not measured (slower than the hang guard): ${e.message}`);
+      result.webgpu.error = e.message;
+    }
+  } finally { await b.close(); }
+}
+
+function report(a, result) {
+  result.goal_20fps_met = result.live.some((r) => r.fps >= 20);
+  result.failures = failures;
+  writeJson(path.join(REPO, 'benchmarks', 'results', 'web_speed.json'), result);
+  console.log(`\nlive loop, one face at ${result.live[0]?.width}x${result.live[0]?.height}, fake camera at 30 frames/s, ${a.seconds} s per run after ${a.warmup} s of warm-up (ms: per frame, mean)`);
+  console.log(table(result.live));
+  const r2 = result.live.find((r) => r.label === 'wasm 2 threads'), r1 = result.live[0];
+  if (r1 && r2) console.log(`landmark network, 1 thread / 2 threads (same run): ${(r1.trackSplit.landmarkNetMs / r2.trackSplit.landmarkNetMs).toFixed(2)}x`);
+  console.log('-> benchmarks/results/web_speed.json');
+}
+
 async function main() {
   const a = args();
   if (!fs.existsSync(a.chromium)) {
     console.log(`test-web: SKIP: no Chromium at ${a.chromium} (apt-get install -y chromium)`);
     return 0;
   }
-  const assets = findAssets();
-  const photo = path.join(assets, 'demo', 'group4.jpg');
+  const photo = path.join(findAssets(), 'demo', 'group4.jpg');
   fs.mkdirSync(OUT, { recursive: true });
   const dist = build();
   console.log(`built ${path.relative(REPO, dist)}; Python reference with ${a.python}`);
@@ -280,76 +367,13 @@ async function main() {
   const result = { chromium: version, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, load_1m_at_start: os.loadavg()[0],
     seconds_per_run: a.seconds, warmup_seconds: a.warmup, clip: '640x480, 30 frames/s, one face (scripts/make_clip.py)', retouch: RETOUCH, photo: null, live: [], webgpu: null };
   try {
-    // 1) photo: parity with Python, both retouch previews (canvas: what a browser without a GPU
-    //    uses; WebGL2: the GPU path, here on SwiftShader), screenshot
-    let b = await launch(a.chromium, NO_GPU_FLAGS);
-    try {
-      for (const [label, q] of [['photo (wasm, preview auto)', ''], ['photo (wasm, preview WebGL2)', '&render=webgl']]) {
-        const { page, errors, out } = await photoTest(b.browser, url, ref.json, photo, label, q);
-        const pv = await comparePreview(page);
-        out.preview = pv;
-        check(pv.regions === ref.json.faces.length && pv.movedMine > 0 && pv.movedPy > 0,
-          `${label}: ${out.renderer}: ${pv.regions} warped regions, ${pv.movedMine} bytes changed (Python ${pv.movedPy})`);
-        check(pv.mean <= PREVIEW_MEAN_TOL && pv.farShare <= PREVIEW_SHARE_TOL,
-          `${label}: retouch preview vs pipnet106 retouch: mean ${pv.mean.toFixed(3)} levels, ${(100 * pv.farShare).toFixed(3)}% of bytes > 8 apart, max ${pv.max} (bounds ${PREVIEW_MEAN_TOL}, ${100 * PREVIEW_SHARE_TOL}%)`);
-        if (!result.photo) {
-          console.log(`info browser JPEG decode vs OpenCV's: ${pv.decodeDiff} bytes differ`);
-          const shot = path.join(OUT, 'page.png');
-          await page.screenshot({ path: shot, fullPage: true });
-          const nb = await notBlank(page, '/test-data/page.png');
-          out.screenshot = { path: path.relative(REPO, shot), ...nb };
-          if (check(nb.std > 10 && nb.colours > 500, `screenshot ${path.relative(REPO, shot)} ${nb.width}x${nb.height}: grey std ${nb.std.toFixed(1)}, ${nb.colours} colours`)) {
-            fs.mkdirSync(path.join(REPO, 'docs', 'images'), { recursive: true });
-            fs.copyFileSync(shot, path.join(REPO, 'docs', 'images', 'web_page.png'));
-          }
-          result.photo = out;
-        } else {
-          result.photo_webgl = out;
-        }
-        check(!errors.length, `${label}: no page errors, no off-site requests${errors.length ? `: ${errors.slice(0, 3).join(' | ')}` : ''}`);
-        await page.close();
-      }
-    } finally { await b.close(); }
-    // 2) camera: the live loop on the fake camera: 2 threads (the default) and 1 thread (the peer),
-    //    and the WebGL2 preview instead of the canvas one
-    const cam = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${ref.clip}`];
-    b = await launch(a.chromium, [...NO_GPU_FLAGS, ...cam]);
-    try {
-      for (const [label, q] of [['wasm 1 thread (default here)', ''], ['wasm 2 threads', '&threads=2'], ['wasm 1 thread, WebGL2 preview', '&render=webgl']]) {
-        result.live.push({ label, ...(await liveTest(b.browser, url, a.seconds, a.warmup, `camera ${label}`, q)) });
-      }
-    } finally { await b.close(); }
-    // 3) WebGPU, where this headless browser offers an adapter: the photo (parity and time)
-    b = await launch(a.chromium, WEBGPU_FLAGS);
-    try {
-      const adapter = await webgpuAdapter(b.browser, url);
-      result.webgpu = { adapter };
-      if (!adapter) {
-        console.log('info WebGPU: this headless Chromium offers no adapter; not measured');
-      } else {
-        console.log(`info WebGPU adapter: ${adapter}`);
-        try {
-          const { page, out } = await photoTest(b.browser, url, ref.json, photo, 'photo (webgpu)', '&ep=webgpu');
-          await page.close();
-          result.webgpu.photo = out;
-          console.log(`info WebGPU photo: ${out.ms.toFixed(0)} ms first run, ${out.msAgain.toFixed(0)} ms second (wasm: ${result.photo.ms.toFixed(0)} and ${result.photo.msAgain.toFixed(0)} ms)`);
-        } catch (e) {
-          check(false, `WebGPU run: ${e.message}`);
-          result.webgpu.error = e.message;
-        }
-      }
-    } finally { await b.close(); }
+    await photoRuns(a, url, ref, photo, result);
+    await cameraRuns(a, url, ref.clip, result);
+    await webgpuRuns(a, url, ref, photo, result);
   } finally {
     server.close();
   }
-  result.goal_20fps_met = result.live.some((r) => r.fps >= 20);
-  result.failures = failures;
-  writeJson(path.join(REPO, 'benchmarks', 'results', 'web_speed.json'), result);
-  console.log(`\nlive loop, one face at ${result.live[0]?.width}x${result.live[0]?.height}, fake camera at 30 frames/s, ${a.seconds} s per run after ${a.warmup} s of warm-up (ms: per frame, mean)`);
-  console.log(table(result.live));
-  const r2 = result.live.find((r) => r.label === 'wasm 2 threads'), r1 = result.live[0];
-  if (r1 && r2) console.log(`landmark network, 1 thread / 2 threads (same run): ${(r1.trackSplit.landmarkNetMs / r2.trackSplit.landmarkNetMs).toFixed(2)}x`);
-  console.log(`-> benchmarks/results/web_speed.json`);
+  report(a, result);
   console.log(`\ntest-web: ${passed} passed, ${failures.length} failed`);
   return failures.length ? 1 : 0;
 }
