@@ -29,7 +29,7 @@ test: $(FULL_STAMP)
 	$(BIN)/python -m pytest tests
 
 demo: $(RUNTIME_STAMP)
-	$(BIN)/python -m pipnet106.demo
+	$(BIN)/python -m pipnet106.cli.demo
 
 # The lowest allowed versions of the light dependencies (constraints-min.txt), no torch: the
 # torch-free part of the suite (tests needing torch skip themselves, see tests/conftest.py).

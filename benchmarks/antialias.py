@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from pipnet106 import crop  # noqa: E402
 from pipnet106.fileio import atomic_write_json, is_image_file, read_image  # noqa: E402
-from pipnet106.predict import Landmarker  # noqa: E402
+from pipnet106.infer.landmarker import Landmarker  # noqa: E402
 
 # crop mode -> crop.AREA_FILTER_BELOW: bilinear everywhere (before), area filter only when shrinking by
 # more than 2 (the package's default), area filter for every shrink

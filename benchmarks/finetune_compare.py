@@ -1,6 +1,6 @@
 """Fine-tuning on a few hundred labels: from each starter vs from scratch, same recipe and budget.
 
-"Your own labels" are synthetic faces (`pipnet106.synth`: drawn faces, colour, exact points, a
+"Your own labels" are synthetic faces (`pipnet106.synth.faces`: drawn faces, colour, exact points, a
 domain no starter saw): --train faces to train on, --test others to test on, cropped by
 `prepare --crop face --size 128`. Every run uses configs/finetune_starter.yaml (15 epochs, Adam
 5e-4, x0.1 at epochs 10 and 13, batch 16) on --threads threads; a starter keeps its own input
@@ -32,7 +32,7 @@ def cli(*args: str, threads: int) -> None:
 
 
 def grayscale_of(checkpoint: str) -> bool:
-    from pipnet106.checkpoint import read_checkpoint
+    from pipnet106.models.checkpoint import read_checkpoint
 
     return bool(read_checkpoint(checkpoint)["config"].get("grayscale", False))
 
@@ -46,9 +46,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "finetune_compare.json")
     a = ap.parse_args()
-    from pipnet106.evaluate import evaluate
+    from pipnet106.train.evaluate import evaluate
     from pipnet106.fileio import atomic_write_json
-    from pipnet106.synth import generate_dataset
+    from pipnet106.synth.faces import generate_dataset
 
     work = a.work or Path(tempfile.mkdtemp(prefix="finetune_compare_"))
     n = a.train + a.test

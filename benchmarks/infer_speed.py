@@ -1,7 +1,7 @@
 """Landmark inference speed on CPU: PyTorch vs onnxruntime, per face.
 
 For each network (mobilenet_v2 at widths 320/640/1280, resnet18; inputs 128 and 256)
-a randomly initialised checkpoint is exported with `pipnet106.export` and timed on
+a randomly initialised checkpoint is exported with `pipnet106.deploy.export` and timed on
 random uint8 crops through the two backends (`TorchBackend`, `OnnxBackend`) at batch 1
 and 8 with 1 and 2 threads. Weights do not change the speed, so no training is needed.
 
@@ -35,15 +35,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from pipnet106.backends import OnnxBackend, TorchBackend  # noqa: E402
-from pipnet106.bench import median_ms  # noqa: E402
-from pipnet106.checkpoint import make_checkpoint  # noqa: E402
+from pipnet106.infer.backends import OnnxBackend, TorchBackend  # noqa: E402
+from pipnet106.infer.bench import median_ms  # noqa: E402
+from pipnet106.models.checkpoint import make_checkpoint  # noqa: E402
 from pipnet106.config import Config  # noqa: E402
-from pipnet106.export import TORCHSCRIPT_EXPORTER, export_checkpoint  # noqa: E402
+from pipnet106.deploy.export import TORCHSCRIPT_EXPORTER, export_checkpoint  # noqa: E402
 from pipnet106.fileio import atomic_torch_save, atomic_write_json  # noqa: E402
-from pipnet106.meanface import neighbors  # noqa: E402
+from pipnet106.data.meanface import neighbors  # noqa: E402
 from pipnet106.models import build_model, count_flops, count_params  # noqa: E402
-from pipnet106.synth import template  # noqa: E402
+from pipnet106.synth.faces import template  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from pipnet106.bench import race  # noqa: E402
+from pipnet106.infer.bench import race  # noqa: E402
 from pipnet106.crop import crop_change, crop_from_points  # noqa: E402
-from pipnet106.demo import DEMO_PHOTO  # noqa: E402
+from pipnet106.cli.demo import DEMO_PHOTO  # noqa: E402
 from pipnet106.fileio import atomic_write_json, read_image  # noqa: E402
-from pipnet106.predict import Landmarker  # noqa: E402
+from pipnet106.infer.landmarker import Landmarker  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -42,7 +42,7 @@ def photos(folder: Path) -> dict[str, np.ndarray]:
         scale = 4000 / max(one.shape[:2])
         out["4000 px, one face"] = cv2.resize(one, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     else:
-        from pipnet106.synth import render_face
+        from pipnet106.synth.faces import render_face
 
         out["4000 px, one face (synthetic)"] = render_face(np.random.default_rng(0), 4000, 3000)[0]
     if (folder / "17.jpg").is_file():

@@ -2,7 +2,7 @@
 
 Two rows kinds, each at 1 and 2 onnxruntime threads, for the shipped starter and its int8 twin:
 
-  bench   `pipnet106.bench.bench` as `pipnet106 bench` runs it: network = the backend on ready
+  bench   `pipnet106.infer.bench.bench` as `pipnet106 bench` runs it: network = the backend on ready
           crops; pipeline = crop from boxes + network + mapping back, per face, batch 1 and 8
           (the two models raced round-robin; see `bench.race`)
   video   a one-face video loop: `video.Tracker.update` on 360x360 frames of a face moving a few
@@ -44,7 +44,7 @@ def video_frames(n: int):
     import cv2
     import numpy as np
 
-    from pipnet106.demo import DEMO_PHOTO
+    from pipnet106.cli.demo import DEMO_PHOTO
     from pipnet106.fileio import read_image
 
     base = cv2.resize(read_image(DEMO_PHOTO)[60:330, 0:270], (360, 360), interpolation=cv2.INTER_AREA)
@@ -55,10 +55,10 @@ def video_frames(n: int):
 def video_rows(threads: list[int], frames: int) -> list[dict]:
     """Per model and thread count: median ms per frame of `Tracker.update` and of the network on
     that frame's crop (alternately), tracking only and with the default scan for new faces."""
-    from pipnet106.bench import default_models
+    from pipnet106.infer.bench import default_models
     from pipnet106.crop import crop_from_points
-    from pipnet106.predict import Landmarker
-    from pipnet106.video import Tracker
+    from pipnet106.infer.landmarker import Landmarker
+    from pipnet106.infer.video import Tracker
 
     clip = video_frames(frames)
     rows = []
@@ -89,7 +89,7 @@ def video_rows(threads: list[int], frames: int) -> list[dict]:
 
 
 def child(args) -> int:
-    from pipnet106.bench import bench
+    from pipnet106.infer.bench import bench
 
     rows = [dict(r, kind="bench") for r in bench(None, tuple(args.batch), tuple(args.threads), args.repeats)
             if "network_ms_per_face" in r]

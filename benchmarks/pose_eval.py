@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from pipnet106 import Landmarker  # noqa: E402
 from pipnet106.crop import points_box  # noqa: E402
 from pipnet106.fileio import atomic_write_json, is_image_file, read_image  # noqa: E402
-from pipnet106.pose import head_pose  # noqa: E402
-from pipnet106.synth import render_face  # noqa: E402
+from pipnet106.infer.pose import head_pose  # noqa: E402
+from pipnet106.synth.faces import render_face  # noqa: E402
 
 
 def synthetic(lm: Landmarker, n: int, seed: int = 0) -> dict:

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from pipnet106.fileio import atomic_write_json
-from pipnet106.prepare import prepare
-from pipnet106.synth import generate_dataset
+from pipnet106.data.prepare import prepare
+from pipnet106.synth.faces import generate_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prepare.json"
 

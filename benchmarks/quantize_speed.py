@@ -2,7 +2,7 @@
 
 For the starter model (input 128) and the same weights run at input 256 (speed, and the
 quantization error on 256-px crops; not a trained 256 model), each onnxruntime static
-quantization setting (`pipnet106.quantize.QuantSettings`) is calibrated on a prepared folder and
+quantization setting (`pipnet106.deploy.quantize.QuantSettings`) is calibrated on a prepared folder and
 raced against the float32 export (and the float16-storage export) in one round-robin
 (`bench.race`), at batch 1 and 8 on --threads threads. NME is measured with `eval`'s own
 ONNX path (`evaluate.predict_backend`) on every --eval folder; the change is in NME points
@@ -26,16 +26,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from pipnet106.backends import OnnxBackend  # noqa: E402
-from pipnet106.bench import race  # noqa: E402
+from pipnet106.infer.backends import OnnxBackend  # noqa: E402
+from pipnet106.infer.bench import race  # noqa: E402
 from pipnet106.config import Config  # noqa: E402
-from pipnet106.data import LandmarkDataset  # noqa: E402
-from pipnet106.evaluate import nme, predict_backend  # noqa: E402
+from pipnet106.data.dataset import LandmarkDataset  # noqa: E402
+from pipnet106.train.evaluate import nme, predict_backend  # noqa: E402
 from pipnet106.fileio import atomic_write_json  # noqa: E402
-from pipnet106.quantize import QuantSettings, calibration_crops, quantize_onnx  # noqa: E402
+from pipnet106.deploy.quantize import QuantSettings, calibration_crops, quantize_onnx  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-STARTER = ROOT / "src" / "pipnet106" / "assets" / "starter.pt"
+from pipnet106.constants import STARTER_PT as STARTER  # noqa: E402
 
 BASE = QuantSettings()
 VARIANTS = {
@@ -57,7 +57,7 @@ def checkpoint_at(size: int, tmp: Path) -> Path:
     """The starter's weights with input_size `size` (same architecture and stride)."""
     import torch
 
-    from pipnet106.checkpoint import load_model, make_checkpoint
+    from pipnet106.models.checkpoint import load_model, make_checkpoint
 
     lm = load_model(STARTER)
     if lm.cfg.input_size == size:
@@ -80,7 +80,7 @@ def eval_nme(path: Path, folders: list[str], size: int) -> dict[str, float]:
 
 
 def run_size(size: int, calib: str, evals: list[str], variants: dict, args, tmp: Path) -> list[dict]:
-    from pipnet106.export import export_checkpoint
+    from pipnet106.deploy.export import export_checkpoint
 
     ck = checkpoint_at(size, tmp)
     fp32, fp16 = tmp / f"fp32_{size}.onnx", tmp / f"fp16_{size}.onnx"

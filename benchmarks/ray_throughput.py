@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "examples"))
 
-from pipnet106.batch import read_shards  # noqa: E402
+from pipnet106.infer.batch import read_shards  # noqa: E402
 from pipnet106.fileio import atomic_write_json, is_image_file  # noqa: E402
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from pipnet106.crop import CropTransform, crop_from_points, points_box
-from pipnet106.evaluate import nme
+from pipnet106.train.evaluate import nme
 from pipnet106.fileio import read_image
-from pipnet106.formats import read_list
-from pipnet106.predict import Landmarker
-from pipnet106.synth import render_face
+from pipnet106.data.formats import read_list
+from pipnet106.infer.landmarker import Landmarker
+from pipnet106.synth.faces import render_face
 
 
 def faces(a, rng: np.random.Generator):

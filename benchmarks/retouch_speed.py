@@ -30,8 +30,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipnet106.fileio import atomic_write_json  # noqa: E402
-from pipnet106.predict import STARTER_ONNX, Landmarker  # noqa: E402
-from pipnet106.retouch import PRESETS, Adjustments, face_field, retouch  # noqa: E402
+from pipnet106.infer.landmarker import STARTER_ONNX, Landmarker  # noqa: E402
+from pipnet106.retouch import PRESETS, Adjustments, retouch  # noqa: E402
+from pipnet106.retouch.warp import face_field
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "src" / "pipnet106" / "assets" / "demo" / "group4.jpg"

@@ -27,8 +27,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipnet106.fileio import atomic_write_json  # noqa: E402
-from pipnet106.predict import STARTER_ONNX, Landmarker  # noqa: E402
-from pipnet106.retouch import PRESETS, face_field  # noqa: E402
+from pipnet106.infer.landmarker import STARTER_ONNX, Landmarker  # noqa: E402
+from pipnet106.retouch import PRESETS  # noqa: E402
+from pipnet106.retouch.warp import face_field
 from pipnet106.retouch.video import VideoRetoucher, field_shimmer  # noqa: E402
 from retouch_speed import portrait  # noqa: E402  (this folder: the same portrait as the speed benchmark)
 
@@ -49,8 +50,8 @@ def run(lm, frames, smooth: bool, adj, tracker_kw: dict | None = None) -> dict:
     prev, shimmer, ramp = None, [], []
     c0, t0 = time.process_time(), time.perf_counter()
     for i, f in enumerate(frames):
-        vr.update(f, i / 30)
-        ramp.append(vr.last_weights[0] if vr.last_weights else 0.0)
+        weights = vr.process(f, i / 30).weights
+        ramp.append(weights[0] if weights else 0.0)
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0
     # shimmer: rerun the tracker's faces through the field (outside the timed loop)
@@ -89,7 +90,7 @@ def main() -> None:
     scan = {"scan_frames": 10}
     rows = [run(lm, frames, s, adj) for s in (False, True)] + [run(lm, frames, True, adj, scan)]
     # peer in the same run: the same tracking without any retouching
-    from pipnet106.video import Tracker
+    from pipnet106.infer.video import Tracker
 
     tr = Tracker(lm, smooth=True, **periodic)
     c0, t0 = time.process_time(), time.perf_counter()

@@ -56,11 +56,11 @@ def worker(name: str, batch: int, warmup: int, steps: int, threads: int, budget:
     import torch
 
     from pipnet106.config import Config
-    from pipnet106.loss import pip_loss
-    from pipnet106.meanface import neighbors
+    from pipnet106.models.loss import pip_loss
+    from pipnet106.data.meanface import neighbors
     from pipnet106.models import build_model, count_params
-    from pipnet106.synth import template
-    from pipnet106.targets import encode
+    from pipnet106.synth.faces import template
+    from pipnet106.data.targets import encode
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

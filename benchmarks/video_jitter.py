@@ -1,6 +1,6 @@
 """Video tracking on a synthetic clip with exact ground truth: accuracy, jitter, lag, drift, speed.
 
-The clip (`pipnet106.synthvideo.default_script`, 480x360, 30 fps, 180 frames, pixel noise sigma 4):
+The clip (`pipnet106.synth.video.default_script`, 480x360, 30 fps, 180 frames, pixel noise sigma 4):
 a face that stays still, pans, zooms 1.7x in a fifth of a second, turns its head, moves fast,
 jumps half a face width in one frame and stays still again, and a second face that slides in
 from the right edge, stays and leaves. Per frame the tracked points are compared with the true
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from pipnet106 import Landmarker  # noqa: E402
 from pipnet106.fileio import atomic_write_json  # noqa: E402
-from pipnet106.synthvideo import default_script, render_clip, tracking_metrics  # noqa: E402
-from pipnet106.video import OneEuroFilter, Tracker  # noqa: E402
+from pipnet106.synth.video import default_script, render_clip, tracking_metrics  # noqa: E402
+from pipnet106.infer.video import OneEuroFilter, Tracker  # noqa: E402
 
 OLD_SMOOTHING = (1.0, 20.0)  # the former Tracker default
 GRID = [(mc, b) for mc in (0.1, 0.3, 0.5, 1.0, 2.0) for b in (5.0, 20.0, 60.0, 150.0)]

@@ -40,18 +40,18 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from pipnet106.bench import race  # noqa: E402
-from pipnet106.checkpoint import make_checkpoint  # noqa: E402
+from pipnet106.infer.bench import race  # noqa: E402
+from pipnet106.models.checkpoint import make_checkpoint  # noqa: E402
 from pipnet106.config import Config  # noqa: E402
 from pipnet106.crop import crop_from_points  # noqa: E402
-from pipnet106.decode import Decoder  # noqa: E402
-from pipnet106.export import export_checkpoint  # noqa: E402
+from pipnet106.models.decode import Decoder  # noqa: E402
+from pipnet106.deploy.export import export_checkpoint  # noqa: E402
 from pipnet106.models.pipnet import lifelike_init_  # noqa: E402
 from pipnet106.fileio import atomic_write_json  # noqa: E402
-from pipnet106.loss import pip_loss  # noqa: E402
+from pipnet106.models.loss import pip_loss  # noqa: E402
 from pipnet106.models import build_model  # noqa: E402
-from pipnet106.synth import render_face  # noqa: E402
-from pipnet106.targets import encode  # noqa: E402
+from pipnet106.synth.faces import render_face  # noqa: E402
+from pipnet106.data.targets import encode  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 NUM_NB = 10
@@ -110,9 +110,9 @@ def synthetic_photo(seed: int = 0):
 
 
 def race_one(width: int, size: int, networks, functions, meanface_path: Path, args, tmp: Path) -> list[dict]:
-    from pipnet106.backends import OnnxBackend
-    from pipnet106.predict import Landmarker
-    from pipnet106.quantize import QuantSettings, quantize_onnx
+    from pipnet106.infer.backends import OnnxBackend
+    from pipnet106.infer.landmarker import Landmarker
+    from pipnet106.deploy.quantize import QuantSettings, quantize_onnx
 
     meanface_idx, rev1, rev2, max_len = functions.get_meanface(str(meanface_path), NUM_NB)
     nb = np.asarray(meanface_idx, dtype=np.int64)

@@ -1,6 +1,6 @@
 """Landmarks for a very large photo collection with Ray Data (`pip install ".[ray]"`).
 
-Each Ray worker builds one `pipnet106.batch.BatchPredictor` (the ONNX model is loaded once per
+Each Ray worker builds one `pipnet106.infer.batch.BatchPredictor` (the ONNX model is loaded once per
 worker) and gets batches of image paths through ``map_batches``; every batch writes its own JSONL
 shard into --out, with exactly the records `pipnet106 predict FOLDER` writes. A killed job can be
 run again with the same arguments: finished shards are kept and only the rest is predicted.
@@ -37,7 +37,7 @@ def run(src: Path, out: Path, workers: int = 2, threads: int = 1, batch_size: in
         refine: int = 1, address: str | None = None) -> dict:
     import ray
 
-    from pipnet106.batch import BatchPredictor
+    from pipnet106.infer.batch import BatchPredictor
 
     paths, root = list_images(src)
     if not paths:

@@ -35,6 +35,14 @@ _IMPORTS_TORCH = re.compile(r"^(?:import|from)\s+(?:torch|torchvision)\b", re.M)
 _not_collected: list[str] = []
 
 
+@pytest.fixture(scope="session")
+def lm():
+    """The shipped starter with the default detector (ONNX), shared by every test that reads photos."""
+    from pipnet106 import Landmarker
+
+    return Landmarker.default()
+
+
 def pytest_ignore_collect(collection_path: Path, config):
     """Without torch, skip whole test files that import it at module level."""
     if HAVE_TORCH or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):

@@ -18,7 +18,7 @@ import numpy as np
 from pipnet106.crop import points_box
 from pipnet106.detect import get_detector
 from pipnet106.fileio import read_image
-from pipnet106.formats import read_points_txt
+from pipnet106.data.formats import read_points_txt
 
 
 def main() -> None:

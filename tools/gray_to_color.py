@@ -13,8 +13,8 @@ import argparse
 
 import torch
 
-from pipnet106.checkpoint import read_checkpoint
-from pipnet106.data import IMAGENET_MEAN, IMAGENET_STD
+from pipnet106.models.checkpoint import read_checkpoint
+from pipnet106.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from pipnet106.fileio import atomic_torch_save
 
 LUMA_RGB = (0.299, 0.587, 0.114)  # cv2.COLOR_BGR2GRAY

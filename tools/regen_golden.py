@@ -3,7 +3,7 @@
     PYTHONPATH=src python tools/regen_golden.py            # keep the stored boxes
     PYTHONPATH=src python tools/regen_golden.py --redetect # take new boxes from the detector
 
-writes tests/fixtures/golden_group4.json, which tests/test_golden.py compares against (0.5 px).
+writes tests/fixtures/golden_group4.json, which tests/infer/test_landmarker_golden.py compares against (0.5 px).
 Run it only on purpose: when the starter model, the crop rule or the decoding changed and the new
 points are meant. Say in the commit message why the points moved (and by how much: this script
 prints the largest change per face).
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipnet106.fileio import atomic_write_text, read_image
-from pipnet106.predict import STARTER_ONNX, Landmarker
+from pipnet106.infer.landmarker import STARTER_ONNX, Landmarker
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "tests" / "fixtures" / "group4.jpg"

@@ -18,14 +18,16 @@ import cv2
 import numpy as np
 
 from pipnet106.fileio import atomic_write_image
-from pipnet106.predict import Landmarker
-from pipnet106.retouch import PRESETS, SHAPE_PARAMS, Adjustments, face_frame, face_mask, retouch
-from pipnet106.retouch.frame import LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGHT_BROW, RIGHT_EYE
+from pipnet106.infer.landmarker import Landmarker
+from pipnet106.retouch import PRESETS, SHAPE_PARAMS, Adjustments, retouch
+from pipnet106.shape.frame import face_frame
+from pipnet106.retouch.masks import face_mask
+from pipnet106.shape.frame import LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGHT_BROW, RIGHT_EYE
 from pipnet106.retouch.makeup import cheek_centres
 from pipnet106.retouch.masks import face_outline
 from pipnet106.retouch.params import PRESET_USES
 from pipnet106.retouch.warp import template_shift
-from pipnet106.synth import template
+from pipnet106.synth.faces import template
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "src" / "pipnet106" / "assets" / "demo" / "group4.jpg"

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipnet106.checkpoint import load_model
-from pipnet106.data import LandmarkDataset
-from pipnet106.evaluate import nme, predict_loader
+from pipnet106.models.checkpoint import load_model
+from pipnet106.data.dataset import LandmarkDataset
+from pipnet106.train.evaluate import nme, predict_loader
 from pipnet106.fileio import atomic_write_json
 
 REGIONS = ("contour", "brows", "nose", "eyes", "mouth", "pupils")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipnet106.autolabel import pose_bucket
-from pipnet106.pose import head_pose
+from pipnet106.teacher.autolabel import pose_bucket
+from pipnet106.infer.pose import head_pose
 from pipnet106.fileio import atomic_write_json, atomic_write_text
 
 

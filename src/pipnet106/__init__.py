@@ -12,7 +12,7 @@ from .layout import LAYOUTS, Layout, get_layout
 __version__ = "0.1.0"
 __all__ = ["Face", "Landmarker", "Layout", "LAYOUTS", "get_layout", "__version__"]
 
-_LAZY = {"Face": "predict", "Landmarker": "predict"}
+_LAZY = {"Face": "infer.landmarker", "Landmarker": "infer.landmarker"}
 
 
 def __getattr__(name: str):

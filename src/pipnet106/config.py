@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from .constants import BACKBONE_NAMES, MBV2_WIDTHS
+from .constants import BACKBONE_NAMES, MBV2_WIDTHS, NET_STRIDES, OCCLUDER_KINDS
 from .errors import UserError
 
 
@@ -42,6 +42,13 @@ class Config:
     """Local path to ImageNet weights for the backbone (state dict). Empty = from scratch."""
     init: str = ""
     """Checkpoint to fine-tune from ('starter' or a path)."""
+    part: str = ""
+    """'' = a whole-face model; 'eye' or 'mouth' = a local-stage model that refines that part's points on
+    crops cut from the face data at a finer pixel density (`data.parts`; set `layout` to lapa106_eye /
+    lapa106_mouth and `crop_enlarge` to the part crop's enlargement, or 0 for its default)."""
+    visibility: bool = False
+    """A per-point visibility output (`Face.visibility`, ONNX output `visibility`): a sixth 1x1 head read
+    at each point's best cell, trained on the occluders' exact masks (`occluders`)."""
     # data
     data: str = ""
     train_list: str = "train.txt"
@@ -65,6 +72,10 @@ class Config:
     statistics the starter estimated on many thousands of faces."""
     cls_weight: float = 10.0
     reg_weight: float = 1.0
+    vis_weight: float = 1.0
+    """Weight of the visibility loss (binary cross-entropy at the true cell), with `visibility`."""
+    fine_weight: float = 1.0
+    """Weight of the eyes', mouth's and pupils' own offsets in the loss (1 = like every point)."""
     # augmentation (probabilities and ranges)
     rotate_prob: float = 0.5
     rotate_deg: float = 30.0
@@ -74,6 +85,14 @@ class Config:
     shift_frac: float = 0.05
     flip_prob: float = 0.5
     occlude_prob: float = 0.3
+    occluders: str = "box"
+    """Kinds of occluder `occlude_prob` draws from (`data.occluders.KINDS`, comma-separated, or 'all'):
+    box, hand, hair, glasses, mask, phone, texture."""
+    shape_prob: float = 0.0
+    """Shape augmentation: with this probability a face gets random local changes (eyes, lids, mouth,
+    lips, brows, jaw, chin) warped into the photo with its points mapped exactly (`data.augment.reshape_face`)."""
+    shape_strength: float = 1.0
+    """Largest |value| of each random change (1 = the retouch's full range, e.g. eyes +-30%)."""
     blur_prob: float = 0.1
     color_prob: float = 0.5
     jpeg_prob: float = 0.0
@@ -210,8 +229,8 @@ def validate(cfg: Config) -> None:
         get_layout(cfg.layout)
     except ValueError as e:
         raise UserError(str(e)) from None
-    if cfg.net_stride not in (16, 32, 64, 128):
-        raise UserError(f"net_stride must be one of 16, 32, 64, 128 (got {cfg.net_stride})")
+    if cfg.net_stride not in NET_STRIDES:
+        raise UserError(f"net_stride must be one of {', '.join(map(str, NET_STRIDES))} (got {cfg.net_stride})")
     if cfg.input_size % cfg.net_stride != 0 or cfg.input_size < cfg.net_stride:
         raise UserError(f"input_size {cfg.input_size} must be a positive multiple of net_stride {cfg.net_stride}")
     if cfg.num_nb < 0:
@@ -220,6 +239,18 @@ def validate(cfg: Config) -> None:
         raise UserError("epochs, batch_size and lr must be positive")
     if cfg.warmup_steps < 0:
         raise UserError(f"warmup_steps must be >= 0 (got {cfg.warmup_steps})")
+    if not (0.0 <= cfg.shape_prob <= 1.0 and cfg.shape_strength >= 0):
+        raise UserError(f"shape_prob must be in [0, 1] and shape_strength >= 0 (got {cfg.shape_prob}, {cfg.shape_strength})")
+    if cfg.vis_weight < 0 or cfg.fine_weight < 0:
+        raise UserError("vis_weight and fine_weight must be >= 0")
+    occluder_kinds(cfg.occluders)
+    if cfg.part:
+        from .layout import PARTS
+
+        if cfg.part not in PARTS:
+            raise UserError(f"unknown part {cfg.part!r}; known: {', '.join(PARTS)}")
+        if get_layout(cfg.layout).name != PARTS[cfg.part].layout.name:
+            raise UserError(f"part: {cfg.part} models predict layout {PARTS[cfg.part].layout.name}, not {cfg.layout}")
     if not cfg.crop_enlarge >= 0:
         raise UserError(f"crop_enlarge must be > 0, or 0 to take it from the prepared data (got {cfg.crop_enlarge})")
     # torch-free: the built-in names, plus any registered since `models` was imported
@@ -230,3 +261,13 @@ def validate(cfg: Config) -> None:
         raise UserError("width is a mobilenet_v2 option (1280, 640 or 320)")
     if cfg.width not in (0, *MBV2_WIDTHS):
         raise UserError(f"mobilenet_v2 width must be 1280, 640 or 320 (got {cfg.width})")
+
+
+def occluder_kinds(text: str) -> tuple[str, ...]:
+    """Config value `occluders` ('box', 'hand,glasses' or 'all') -> the kinds; a wrong one is named."""
+    kinds = OCCLUDER_KINDS if str(text).strip() == "all" else tuple(k.strip() for k in str(text).split(",") if k.strip())
+    wrong = [k for k in kinds if k not in OCCLUDER_KINDS]
+    if wrong or not kinds:
+        raise UserError(f"occluders: unknown kind(s) {', '.join(wrong) or repr(text)}; "
+                        f"known: {', '.join(OCCLUDER_KINDS)} or 'all'")
+    return kinds

@@ -6,6 +6,18 @@ would otherwise make a model that loads but predicts garbage.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+# ---- files shipped inside the package (the one definition of where they are)
+ASSETS = Path(__file__).resolve().parent / "assets"
+STARTER_PT = ASSETS / "starter.pt"
+"""The starter as a float16 inference checkpoint (PyTorch, and `train --init starter`)."""
+STARTER_ONNX = ASSETS / "starter.onnx"
+STARTER_INT8_ONNX = ASSETS / "starter_int8.onnx"
+DEMO_PHOTO = ASSETS / "demo" / "group4.jpg"
+MESH_TABLE = ASSETS / "mediapipe478_to_106.json"
+"""The teacher's MediaPipe 478 -> LaPa 106 table (`teacher.autolabel`)."""
+
 # ---- network input normalization (torchvision ImageNet statistics, RGB order, on [0, 1] pixels)
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -21,11 +33,20 @@ or float RGB in [0, 1], channels first, for runtimes that cannot take uint8."""
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("points", "conf")
 """Normalized points (B, N, 2) in crop fractions, and per-point confidence (B, N)."""
+VISIBILITY_OUTPUT = "visibility"
+"""Optional third output (B, N) in [0, 1]: how likely each point is visible, not covered (models
+trained with `visibility: true`)."""
 REQUIRED_META = ("layout", "num_points", "input_size", "input_format", "grayscale", "crop_enlarge")
 """Metadata keys without which an ONNX file cannot be run correctly."""
 
 # ---- model zoo names (checked by config validation without importing torch)
-BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "resnet101")
+BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v2_s8", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
+                  "resnet101")
 """Backbones built into `models.backbones`; more may be added there with `register_backbone`."""
 MBV2_WIDTHS = (1280, 640, 320)
 """Allowed final widths of the mobilenet_v2 backbone (0 in a config = the default 1280)."""
+NET_STRIDES = (8, 16, 32, 64, 128)
+"""Allowed `net_stride` values: 8 (a stride-8 backbone, `mobilenet_v2_s8`), 16 (the backbone's last
+downsampling removed) and 32 read every cell of the backbone's map; 64 and 128 read every 2nd / 4th cell."""
+OCCLUDER_KINDS = ("box", "hand", "hair", "glasses", "mask", "phone", "texture")
+"""What the occlusion augmentation can draw (`data.occluders`); config key `occluders`."""

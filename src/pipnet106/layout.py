@@ -26,6 +26,9 @@ class Layout:
     norm_pairs: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     """Named normalization distances: distance between the means of two point sets."""
     default_norm: str = "outer_eye"
+    landmarks: dict[str, int] = field(default_factory=dict)
+    """Named single points (image-view left/right), e.g. 'chin', 'left_eye_outer': what effects
+    and checks anchor on, read from here rather than written as numbers elsewhere."""
 
     def __post_init__(self) -> None:
         flip = np.asarray(self.flip)
@@ -130,6 +133,10 @@ LAPA106 = Layout(
         "pupils": ("left_pupil", "right_pupil"),
     },
     norm_pairs={"outer_eye": ((66,), (79,)), "pupil": ((104,), (105,))},
+    landmarks={"chin": 16, "left_eye_outer": 66, "left_eye_inner": 70, "left_eye_centre": 74,
+               "right_eye_inner": 75, "right_eye_outer": 79, "right_eye_centre": 83,
+               "nose_tip": 54, "subnasale": 60, "mouth_left": 84, "mouth_right": 90,
+               "left_pupil": 104, "right_pupil": 105},
 )
 
 
@@ -201,7 +208,69 @@ WFLW98 = Layout(
     norm_pairs={"outer_eye": ((60,), (72,)), "pupil": ((96,), (97,))},
 )
 
-LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (LAPA106, IBUG68, WFLW98)}
+# Parts of the 106 layout, for the local stage (`data.parts`): an eye (the image-left eye's ring, centre and
+# pupil; a right eye is mirrored into a left one, so no flip augmentation: identity flip map) and the mouth.
+LAPA106_EYE = Layout(
+    name="lapa106_eye",
+    num_points=10,
+    flip=tuple(range(10)),
+    regions={"eye": _r(0, 8), "pupil": (9,)},
+    groups={"eyes": ("eye",), "pupils": ("pupil",)},
+    norm_pairs={"eye_width": ((0,), (4,))},
+    default_norm="eye_width",
+)
+LAPA106_MOUTH = Layout(
+    name="lapa106_mouth",
+    num_points=20,
+    flip=tuple(LAPA106_FLIP[i] - 84 for i in range(84, 104)),
+    regions={"mouth_outer": _r(0, 11), "mouth_inner": _r(12, 19)},
+    groups={"mouth": ("mouth_outer", "mouth_inner")},
+    norm_pairs={"mouth_width": ((0,), (6,))},
+    default_norm="mouth_width",
+)
+
+LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (LAPA106, IBUG68, WFLW98, LAPA106_EYE, LAPA106_MOUTH)}
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One part: which face points it refines, its layout, its crop and input size."""
+
+    name: str
+    points: tuple[int, ...]
+    """Indices into the face's 106 points, in the part layout's order."""
+    layout: Layout
+    mirrored: bool
+    """Whether the part also occurs mirrored (the right eye, refined as a mirrored left eye)."""
+    enlarge: float
+    """Crop side / long side of the part points' box (default of `crop_enlarge` for part models)."""
+    size: int
+    """Default input size."""
+
+    def instances(self) -> tuple[tuple[tuple[int, ...], bool], ...]:
+        """(face point indices in part order, mirrored?) for each occurrence on a face."""
+        if not self.mirrored:
+            return ((self.points, False),)
+        flip = np.asarray(LAPA106.flip)
+        return ((self.points, False), (tuple(int(i) for i in flip[list(self.points)]), True))
+
+
+PARTS: dict[str, PartSpec] = {
+    "eye": PartSpec("eye", (*range(66, 75), 104), LAPA106_EYE, True, 1.8, 48),
+    "mouth": PartSpec("mouth", tuple(range(84, 104)), LAPA106_MOUTH, False, 1.4, 64),
+}
+
+
+def part_spec(name: str) -> PartSpec:
+    if name not in PARTS:
+        raise ValueError(f"unknown part {name!r}; known: {', '.join(PARTS)}")
+    return PARTS[name]
+
+
+def part_of_layout(layout: Layout) -> PartSpec | None:
+    """The part a layout describes (a part model's layout), None for whole-face layouts."""
+    return next((s for s in PARTS.values() if s.layout.name == layout.name), None)
+
 _ALIASES = {"106": "lapa106", "jd106": "lapa106", "lapa": "lapa106", "68": "ibug68", "300w": "ibug68",
             "98": "wflw98", "wflw": "wflw98"}
 

@@ -183,7 +183,7 @@ DETECTORS: dict[str, str | Callable[..., Callable]] = {
     "blazeface-full": "pipnet106.detect.blazeface:full_range",
     "haar": "pipnet106.detect.haar:HaarDetector",
     "boxes": "pipnet106.detect.boxes:BoxesDetector.from_json",
-    "mediapipe": "pipnet106.detect.mediapipe_backend:MediaPipeDetector",
+    "mediapipe": "pipnet106.detect.mediapipe:MediaPipeDetector",
 }
 """Name -> factory (or "module:attr" imported on first use, so heavy backends load lazily)."""
 

@@ -28,10 +28,10 @@ import cv2
 import numpy as np
 
 from ..crop import CropTransform, letterbox_transform
+from ..constants import ASSETS
 from ..errors import UserError
 from .base import Detection, box_containment, check_image, finish, nms
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
 
@@ -139,7 +139,7 @@ class _Runner:
         if engine == "onnxruntime":
             import onnxruntime as ort
 
-            from ..backends import ort_session_options  # the landmark model's settings (no spinning between runs)
+            from ..runtime import ort_session_options  # the landmark model's settings (no spinning between runs)
 
             self.sess = ort.InferenceSession(str(path), ort_session_options(threads),
                                              providers=["CPUExecutionProvider"])

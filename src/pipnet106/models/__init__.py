@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..constants import NET_STRIDES
 from ..errors import UserError
 from .backbones import BACKBONES, build_backbone, load_pretrained, register_backbone
 from .pipnet import PIPNet
@@ -16,7 +17,6 @@ from .pipnet import PIPNet
 __all__ = ["BACKBONES", "PIPNet", "build_model", "build_backbone", "count_params", "count_flops",
            "count_macs", "load_pretrained", "register_backbone"]
 
-NET_STRIDES = (16, 32, 64, 128)
 
 
 def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
@@ -31,7 +31,7 @@ def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
     if cfg.backbone not in BACKBONES:
         raise UserError(f"unknown backbone {cfg.backbone!r}; known: {', '.join(sorted(BACKBONES))}")
     if cfg.net_stride not in NET_STRIDES:
-        raise UserError(f"net_stride must be one of 16, 32, 64, 128 (got {cfg.net_stride})")
+        raise UserError(f"net_stride must be one of {', '.join(map(str, NET_STRIDES))} (got {cfg.net_stride})")
     try:
         num_points = (layout or get_layout(cfg.layout)).num_points
     except ValueError as e:
@@ -41,7 +41,7 @@ def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
                         f"(got {cfg.num_nb})")
     backbone = build_backbone(cfg.backbone, stride16=cfg.net_stride == 16, width=cfg.width,
                               pretrained=cfg.pretrained or None, warn_scratch=warn_scratch)
-    return PIPNet(backbone, num_points, cfg.num_nb, cfg.net_stride)
+    return PIPNet(backbone, num_points, cfg.num_nb, cfg.net_stride, visibility=bool(getattr(cfg, "visibility", False)))
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

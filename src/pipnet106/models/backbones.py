@@ -138,6 +138,22 @@ def mobilenet_v2(*, stride16: bool = False, width: int = 0, pretrained: str | No
     return bb
 
 
+@register_backbone("mobilenet_v2_s8")
+def mobilenet_v2_s8(*, stride16: bool = False, width: int = 0, pretrained: str | None = None,
+                    warn_scratch: bool = True) -> nn.Module:
+    """The first 14 blocks of mobilenet_v2 (96 channels), the stride-2 of block 7 set to 1: a stride-8
+    map for the small part crops of the local stage (eyes, mouth), twice as fine as a stride-16 map on
+    the same crop. Its tensors are named as mobilenet_v2's, so it starts from a face model's backbone."""
+    _no_width("mobilenet_v2_s8", width)
+    features = torchvision.models.mobilenet_v2(weights=None).features[:14]
+    block = features[7]   # 32 -> 64, the stride-2 inverted residual of stride 16
+    _set_stride1(block.conv[1][0])
+    block.stride = 1
+    bb = FeatureBackbone(features, 96, 8)
+    _load_or_warn(bb, "mobilenet_v2_s8", pretrained, warn_scratch)
+    return bb
+
+
 def _mbv3(ctor: Callable[..., nn.Module], name: str, *, stride16: bool, width: int,
           pretrained: str | None, warn_scratch: bool) -> nn.Module:
     _no_width(name, width)

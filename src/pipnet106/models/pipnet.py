@@ -16,7 +16,8 @@ from ..errors import UserError
 
 
 class PIPNet(nn.Module):
-    def __init__(self, backbone: nn.Module, num_points: int, num_nb: int, net_stride: int = 32) -> None:
+    def __init__(self, backbone: nn.Module, num_points: int, num_nb: int, net_stride: int = 32,
+                 visibility: bool = False) -> None:
         super().__init__()
         bstride = int(backbone.stride)
         if net_stride < bstride or net_stride % bstride or net_stride // bstride not in (1, 2, 4):
@@ -36,19 +37,25 @@ class PIPNet(nn.Module):
         # num_nb=0 (no neighbour regression): the nb outputs are empty (B,0,G,G) tensors
         self.nb_x_layer = nn.Conv2d(c, n * k, 1) if k else None
         self.nb_y_layer = nn.Conv2d(c, n * k, 1) if k else None
+        # visibility (optional): a logit per point, read at the point's best cell like its offsets
+        self.vis_layer = nn.Conv2d(c, n, 1) if visibility else None
         for head in self.heads():
             nn.init.normal_(head.weight, std=0.001)
             nn.init.zeros_(head.bias)
 
     def heads(self) -> list[nn.Conv2d]:
-        heads = [self.cls_layer, self.x_layer, self.y_layer, self.nb_x_layer, self.nb_y_layer]
+        heads = [self.cls_layer, self.x_layer, self.y_layer, self.nb_x_layer, self.nb_y_layer, self.vis_layer]
         return [h for h in heads if h is not None]
 
     def grid_size(self, input_size: int) -> int:
         return input_size // self.net_stride
 
+    @property
+    def has_visibility(self) -> bool:
+        return self.vis_layer is not None
+
     def forward(self, x: torch.Tensor, offsets: bool = True) -> tuple[torch.Tensor, ...]:
-        """(B,3,S,S) -> score, off_x, off_y (B,N,G,G) and nb_x, nb_y (B,N*K,G,G).
+        """(B,3,S,S) -> score, off_x, off_y (B,N,G,G) and nb_x, nb_y (B,N*K,G,G) [, visibility logits (B,N,G,G)].
 
         With `offsets=False`: score and the features on the heads' grid (B,C,G,G) only, for
         `Decoder.at_cells`, which evaluates the offset heads just at the cells decoding reads
@@ -56,7 +63,10 @@ class PIPNet(nn.Module):
         f = self.backbone(x)
         hs = self.head_stride
         f = f[..., ::hs, ::hs] if hs > 1 else f
-        return (self.cls_layer(f), *self.offset_maps(f)) if offsets else (self.cls_layer(f), f)
+        if not offsets:
+            return self.cls_layer(f), f
+        maps = (self.cls_layer(f), *self.offset_maps(f))
+        return maps + (self.vis_layer(f),) if self.vis_layer is not None else maps
 
     def offset_maps(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features on the heads' grid -> off_x, off_y (B,N,G,G), nb_x, nb_y (B,N*K,G,G) (empty if K = 0)."""
@@ -66,10 +76,12 @@ class PIPNet(nn.Module):
         return ox, oy, self.nb_x_layer(f), self.nb_y_layer(f)
 
     def point_heads(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The offset heads regrouped per landmark: weight (N, 2 + 2K, C), bias (N, 2 + 2K), rows
-        own x, own y, then the K neighbour x and K neighbour y offsets that landmark predicts."""
+        """The offset heads regrouped per landmark: weight (N, 2 + 2K [+ 1], C), bias (N, 2 + 2K [+ 1]), rows
+        own x, own y, then the K neighbour x and K neighbour y offsets that landmark predicts, then its
+        visibility logit when the model has one."""
         n, k = self.num_points, self.num_nb
         layers = [self.x_layer, self.y_layer] + ([self.nb_x_layer, self.nb_y_layer] if k else [])
+        layers += [self.vis_layer] if self.vis_layer is not None else []
         ws = [h.weight.flatten(1).reshape(n, -1, h.weight.shape[1]) for h in layers]   # (N, 1 or K, C)
         bs = [h.bias.reshape(n, -1) for h in layers]
         return torch.cat(ws, dim=1), torch.cat(bs, dim=1)
@@ -95,7 +107,7 @@ def lifelike_init_(model: PIPNet, size: int, seed: int = 0) -> PIPNet:
         f = model.backbone(torch.randn(4, 3, size, size, generator=g))
         for head, spread, centre in ((model.cls_layer, 0.25, 0.4), (model.x_layer, 0.3, 0.5),
                                      (model.y_layer, 0.3, 0.5), (model.nb_x_layer, 0.5, 0.5),
-                                     (model.nb_y_layer, 0.5, 0.5)):
+                                     (model.nb_y_layer, 0.5, 0.5), (model.vis_layer, 2.0, 1.0)):
             if head is None:  # num_nb = 0
                 continue
             head.weight.copy_(torch.randn(head.weight.shape, generator=g))

@@ -2,34 +2,26 @@
 
 numpy + OpenCV only (no torch). The input image is never modified.
 
-    from pipnet106.predict import Landmarker
+    from pipnet106 import Landmarker
     from pipnet106.retouch import Retoucher
     out = Retoucher(Landmarker.default()).apply(image, face_slim=0.3, eye_size=0.2)
 
-Modules: `params` (the adjustments, their signs, presets), `frame` (each face's own
-frame, size and reliability), `warp` (one fused displacement field per face, one
-remap), `masks` (soft region masks), `makeup` (lipstick, blush, skin smoothing),
-`retoucher` (the API), `video` (tracked faces with ramps), `cli` (the command).
+Modules: `params` (the adjustments, their signs, presets), `warp` (one fused displacement field
+per face, built with `pipnet106.shape`), `masks` (soft region masks), `makeup` (lipstick, blush,
+skin smoothing), `retoucher` (the API), `video` (tracked faces with ramps). The command is
+`pipnet106.cli.retouch`.
 """
-from .frame import FaceFrame, face_frame
-from .masks import REGIONS, face_mask, region_mask
 from .params import PARAMS, PRESETS, SHAPE_PARAMS, Adjustments, get_preset, parse_color
-from .retoucher import FaceReport, Retoucher, retouch, retouch_report, select_faces
-from .warp import FaceField, apply_field, cell_jacobian_min, face_field
+from .retoucher import FaceReport, Retoucher, retouch, retouch_report
+
+__all__ = ["Adjustments", "PARAMS", "PRESETS", "SHAPE_PARAMS", "get_preset", "parse_color",
+           "Retoucher", "retouch", "retouch_report", "FaceReport", "VideoRetoucher"]
 
 
 def __getattr__(name: str):
     # the video part imports the tracker (and the landmarker module): only when asked for
-    if name in ("VideoRetoucher", "field_shimmer"):
-        from . import video
+    if name == "VideoRetoucher":
+        from .video import VideoRetoucher
 
-        return getattr(video, name)
-    raise AttributeError(name)
-
-__all__ = [
-    "Adjustments", "PARAMS", "PRESETS", "SHAPE_PARAMS", "get_preset", "parse_color",
-    "FaceFrame", "face_frame", "face_mask", "region_mask", "REGIONS",
-    "FaceField", "face_field", "apply_field", "cell_jacobian_min",
-    "Retoucher", "retouch", "retouch_report", "FaceReport", "select_faces",
-    "VideoRetoucher", "field_shimmer",
-]
+        return VideoRetoucher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

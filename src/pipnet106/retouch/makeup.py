@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .frame import (LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE, FaceFrame)
+from ..shape.frame import (LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE, FaceFrame)
 from .masks import region_mask, region_mask_small
 
 LIP_LIGHTNESS = 0.5     # fraction of the mean lightness difference to the lipstick that is applied

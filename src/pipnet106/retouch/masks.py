@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from .frame import (CONTOUR, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGHT_BROW, RIGHT_EYE, FaceFrame,
+from ..shape.frame import (CONTOUR, LEFT_BROW_UPPER, RIGHT_BROW_UPPER, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGHT_BROW, RIGHT_EYE, FaceFrame,
                     face_frame, face_points)
 
 MASK_RES = 160.0   # mask pixels per face scale
@@ -51,7 +51,8 @@ def _grow(poly: np.ndarray, by: float) -> np.ndarray:
 def face_outline(points: np.ndarray, frame: FaceFrame) -> np.ndarray:
     """Contour 0..32 closed over the forehead: brows' upper edges raised by FOREHEAD scales."""
     up = -frame.v * FOREHEAD * frame.scale
-    top = np.concatenate([points[[32]], points[[46, 45, 44, 43, 42]], points[[37, 36, 35, 34, 33]], points[[0]]]) + up
+    top = np.concatenate([points[CONTOUR[-1:]], points[RIGHT_BROW_UPPER[::-1]], points[LEFT_BROW_UPPER[::-1]],
+                          points[CONTOUR[:1]]]) + up
     return np.concatenate([points[CONTOUR], top])
 
 

@@ -12,19 +12,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import UserError
+from ..shape.primitives import SHAPE_CHANGES
+
+RETOUCH_SHAPES = ("face_slim", "jaw_width", "chin_length", "eye_size", "eye_distance", "nose_width", "nose_length",
+                  "lip_fullness", "mouth_width", "brow_lift")
+"""The shape changes a retouch offers (`shape.primitives.SHAPE_CHANGES` has their geometry and sign)."""
 
 # name -> (kind, what a positive value does). kind: "shape" in [-1, 1]; "amount" in [0, 1].
 PARAMS: dict[str, tuple[str, str]] = {
-    "face_slim": ("shape", "cheeks and jaw move toward the face's axis (slimmer); negative = rounder"),
-    "jaw_width": ("shape", "jaw corners move outward (wider jaw); negative = narrower, V-shaped"),
-    "chin_length": ("shape", "chin moves down, away from the mouth (longer chin); negative = shorter"),
-    "eye_size": ("shape", "eyes scaled up about their centres (bigger); negative = smaller"),
-    "eye_distance": ("shape", "eyes move apart along the eye line; negative = closer together"),
-    "nose_width": ("shape", "nose wings move outward (wider nose); negative = narrower"),
-    "nose_length": ("shape", "nose tip moves down, away from the eyes (longer nose); negative = shorter"),
-    "lip_fullness": ("shape", "lips stretched across the mouth line (fuller lips); negative = thinner"),
-    "mouth_width": ("shape", "mouth corners move outward (wider mouth); negative = narrower"),
-    "brow_lift": ("shape", "brows move up, away from the eyes; negative = down"),
+    **{name: ("shape", SHAPE_CHANGES[name][1]) for name in RETOUCH_SHAPES},
     "smooth_skin": ("amount", "edge-preserving smoothing of the skin (eyes, brows, lips and hair excluded)"),
     "lipstick_amount": ("amount", "how far the lips' hue and chroma move to `lipstick` (lightness texture kept)"),
     "blush": ("amount", "soft colour on the cheeks (`blush_color`)"),

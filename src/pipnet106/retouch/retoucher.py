@@ -13,9 +13,10 @@ import numpy as np
 
 from ..errors import UserError
 from . import makeup
-from .frame import FaceFrame, face_frame, face_points
+from ..shape.frame import FaceFrame, face_frame, face_points
 from .params import Adjustments, get_preset
-from .warp import FaceField, apply_field, face_field
+from ..shape.field import FaceField, apply_field
+from .warp import face_field
 
 
 @dataclass
@@ -141,19 +142,27 @@ def retouch(image: np.ndarray, faces: Sequence, adjustments: Adjustments | None 
     return retouch_report(image, faces, adj, select)[0]
 
 
+@dataclass
+class RetouchResult:
+    """What `Retoucher.run` did: the retouched image, the faces it used and one report per face."""
+
+    image: np.ndarray
+    faces: list
+    report: list[FaceReport]
+
+
 class Retoucher:
     """Landmarker + adjustments: `Retoucher(landmarker).apply(image, face_slim=0.3, eye_size=0.2)`.
 
     `preset` names a bundle (`PRESETS`), `strength` scales it, keyword values override single
-    adjustments. Without a landmarker, pass `faces=` to `apply`.
+    adjustments. Without a landmarker, pass `faces=` to `apply`. `run` returns the faces and
+    per-face reports with the image.
     """
 
     def __init__(self, landmarker=None, preset: str | Adjustments | None = None, strength: float = 1.0,
                  **values) -> None:
         self.landmarker = landmarker
         self.adjustments = self.resolve(preset, strength, **values)
-        self.last_report: list[FaceReport] = []
-        self.last_faces: list = []
 
     @staticmethod
     def resolve(preset: str | Adjustments | None = None, strength: float = 1.0, **values) -> Adjustments:
@@ -171,7 +180,16 @@ class Retoucher:
               preset: str | Adjustments | None = None, strength: float | None = None, color: str = "bgr",
               **values) -> np.ndarray:
         """Retouched copy of `image` (path or BGR array). Per-call preset/strength/values override the defaults."""
-        from ..predict import as_bgr
+        return self.run(image, faces, boxes=boxes, select=select, preset=preset, strength=strength, color=color,
+                        **values).image
+
+    __call__ = apply
+
+    def run(self, image, faces: Sequence | None = None, *, boxes=None, select: str | Sequence[int] | None = "all",
+            preset: str | Adjustments | None = None, strength: float | None = None, color: str = "bgr",
+            **values) -> RetouchResult:
+        """`apply`, returning the faces found and a report per face (what moved, how far) with the image."""
+        from ..infer.landmarker import as_bgr
 
         bgr = as_bgr(image, color)
         if preset is not None or strength is not None:
@@ -182,7 +200,4 @@ class Retoucher:
         if faces is None:
             faces = [] if adj.is_identity else self.faces_of(bgr, boxes)
         out, report = retouch_report(bgr, faces, adj, select)
-        self.last_faces, self.last_report = list(faces), report
-        return out if color == "bgr" else out[:, :, ::-1].copy()
-
-    __call__ = apply
+        return RetouchResult(out if color == "bgr" else out[:, :, ::-1].copy(), list(faces), report)

@@ -14,11 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..video import Tracker
-from .frame import face_frame
+from ..infer.video import Tracker
+from ..shape.frame import face_frame
 from .params import Adjustments
 from .retoucher import FaceReport, retouch_report, select_faces
-from .warp import FaceField
+from ..shape.field import FaceField
 
 
 def _smoothstep(t: float) -> float:
@@ -38,8 +38,20 @@ class _Ghost:
 
 
 @dataclass
+class RetouchedFrame:
+    """One frame of `VideoRetoucher.process`: the image, the faces edited (ending tracks fading out
+    included), the ramp weight of each and its report."""
+
+    image: np.ndarray
+    faces: list
+    weights: list[float]
+    report: list[FaceReport]
+
+
+@dataclass
 class VideoRetoucher:
-    """`update(frame, t) -> retouched frame` for a camera or a video file.
+    """`update(frame, t) -> retouched frame` for a camera or a video file (`process` also returns
+    the faces, weights and reports).
 
     `select`: 'all', 'largest' (the largest face of each frame) or track ids ('0,2' / [0, 2]).
     """
@@ -58,14 +70,11 @@ class VideoRetoucher:
         kw = {"scan_frames": 0, "detect_every": 30, **self.tracker_kw}
         self.tracker = Tracker(self.landmarker, smooth=self.smooth, **kw)
         self.first_seen: dict[int, float] = {}
-        self.last_weight: dict[int, float] = {}
-        self.last_face: dict[int, object] = {}
+        self.prev_weight: dict[int, float] = {}   # the previous frame's applied weight and face per track
+        self.prev_face: dict[int, object] = {}
         self.ghosts: dict[int, _Ghost] = {}
         self.trust: dict[int, float] = {}      # reliability per track, rate-limited
-        self.last_t: float | None = None
-        self.last_faces: list = []
-        self.last_weights: list[float] = []
-        self.last_report: list[FaceReport] = []
+        self.prev_t: float | None = None
 
     def ramp(self, track_id: int, t: float) -> float:
         """Weight of a live track at time t: 0 on its first frame, 1 after `ramp_s` seconds."""
@@ -74,6 +83,10 @@ class VideoRetoucher:
 
     def update(self, frame: np.ndarray, t: float, boxes=None) -> np.ndarray:
         """The retouched frame. `boxes` (x0, y0, x1, y1[, score]) start tracks (e.g. on the first frame)."""
+        return self.process(frame, t, boxes).image
+
+    def process(self, frame: np.ndarray, t: float, boxes=None) -> RetouchedFrame:
+        """`update`, returning the faces edited, their weights and reports with the image."""
         faces = self.tracker.update(frame, t) if boxes is None else self.tracker.update(frame, t, boxes=boxes)
         live = {f.track_id for f in faces}
         if self.select in (None, "all"):
@@ -86,7 +99,7 @@ class VideoRetoucher:
         weights = [self.ramp(f.track_id, t) for f in chosen]
         # reliability (confidence, pose) changes by at most 1/ramp_s per second: a face whose
         # confidence hovers at a limit fades instead of flickering
-        dt = 0.0 if self.last_t is None else max(0.0, t - self.last_t)
+        dt = 0.0 if self.prev_t is None else max(0.0, t - self.prev_t)
         step = 1.0 if self.ramp_s <= 0 else dt / self.ramp_s
         trust = []
         for f in chosen:
@@ -95,12 +108,12 @@ class VideoRetoucher:
             now = target if prev is None else float(np.clip(target, prev - step, prev + step))
             self.trust[f.track_id] = now
             trust.append(now)
-        self.last_t = t
+        self.prev_t = t
         # tracks that ended: ramp out on their last points
-        for tid in list(self.last_face):
+        for tid in list(self.prev_face):
             if tid not in live and tid not in self.ghosts:
-                f = self.last_face[tid]
-                self.ghosts[tid] = _Ghost(np.asarray(f.points), np.asarray(f.conf), tid, t, self.last_weight.get(tid, 0.0))
+                f = self.prev_face[tid]
+                self.ghosts[tid] = _Ghost(np.asarray(f.points), np.asarray(f.conf), tid, t, self.prev_weight.get(tid, 0.0))
                 self.first_seen.pop(tid, None)
         for tid, g in list(self.ghosts.items()):
             w = 0.0 if self.ramp_s <= 0 else g.weight_at_loss * (1.0 - _smoothstep((t - g.lost_at) / self.ramp_s))
@@ -110,14 +123,13 @@ class VideoRetoucher:
             chosen.append(g)
             weights.append(w)
             trust.append(1.0)       # already in weight_at_loss
-        self.last_face = {f.track_id: f for f in faces}
-        self.last_weight = {f.track_id: w * r for f, w, r in zip(chosen, weights, trust) if f.track_id in live}
+        self.prev_face = {f.track_id: f for f in faces}
+        self.prev_weight = {f.track_id: w * r for f, w, r in zip(chosen, weights, trust) if f.track_id in live}
         for tid in list(self.trust):
             if tid not in live:
                 del self.trust[tid]
         out, report = retouch_report(frame, chosen, self.adjustments, "all", weights, trust)
-        self.last_faces, self.last_weights, self.last_report = chosen, weights, report
-        return out
+        return RetouchedFrame(out, chosen, weights, report)
 
 
 def field_shimmer(a: FaceField | None, b: FaceField | None, face_width: float) -> float:

@@ -1,0 +1,1 @@
+"""Data in: label formats, `prepare`, augmentation, the training dataset, mean face and targets."""

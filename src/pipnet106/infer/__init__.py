@@ -1,0 +1,1 @@
+"""Inference: the `Landmarker` (detect -> crop -> infer -> map back), backends, video, pose, batch jobs."""

@@ -1,0 +1,117 @@
+"""`pipnet106 bench`: milliseconds per face of a model on this machine.
+
+Times, for one or more model files raced side by side (default: the shipped starter ONNX, and
+its int8 export when the package ships one; or e.g. `--weights m.onnx m_int8.onnx`):
+  network   the backend call on ready crops (preprocessing + network + decoding)
+  pipeline  crop from boxes + network + mapping back to source pixels, per face
+  detector  the face detector on the whole demo photo, per image
+at batch 1 and 8 and 1 and 2 threads (the detector, too, runs on that many threads).
+`overhead` is pipeline / network - 1. For the bare network without preprocessing/decoding and
+other architectures, see benchmarks/infer_speed.py; for the overhead before and after a change,
+and in a one-face video loop, benchmarks/pipeline_overhead.py.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def race(fns: dict, repeats: int, warmup: int = 3, block: int = 1) -> dict[str, float]:
+    """Median ms of each function, called round-robin, so that load from other processes on a
+    shared machine hits every contender alike; compare their ratios.
+
+    With `block` > 1 each turn is `block` calls of which the first is not timed: thread pools of
+    different runtimes (onnxruntime's spin after a call unless the session stops them, as the
+    package's sessions do, `backends.ORT_CONFIG`; OpenMP's, e.g. PyTorch's, spin too) then do not
+    slow the next contender down, which on 2 cores would otherwise dominate.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    rounds = max(1, -(-repeats // max(1, block - 1))) if block > 1 else repeats
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            if block > 1:
+                fn()
+            for _ in range(max(1, block - 1)):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+
+
+def default_models() -> list[Path]:
+    """The shipped starter, and its int8 twin when the package ships one (raced side by side)."""
+    from ..constants import STARTER_INT8_ONNX, STARTER_ONNX
+
+    return [STARTER_ONNX] + ([STARTER_INT8_ONNX] if STARTER_INT8_ONNX.is_file() else [])
+
+
+def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> list[dict]:
+    """Rows of ms/face per model, threads and batch; several models (e.g. float and int8 exports of
+    one checkpoint) are timed round-robin in the same loop (`race`), so their ratio is fair."""
+    from ..constants import DEMO_PHOTO
+    from ..detect import get_detector
+    from ..fileio import read_image
+    from .landmarker import Landmarker
+
+    if weights is None:
+        paths = default_models()
+    else:
+        paths = [Path(w) for w in ([weights] if isinstance(weights, (str, Path)) else weights)]
+    image = read_image(DEMO_PHOTO)
+    rows = []
+    for th in threads:
+        lms = {p: Landmarker.from_path(p, threads=th) for p in paths}
+        boxes, _ = next(iter(lms.values())).detect(image)
+        rng = np.random.default_rng(0)
+        for b in batches:
+            crops = {p: rng.integers(0, 256, (b, lm.size, lm.size, 3), dtype=np.uint8) for p, lm in lms.items()}
+            sel = np.resize(boxes, (b, 4))  # b boxes from the photo (repeated when it has fewer faces)
+            net = race({p: (lambda lm=lm, c=crops[p]: lm.inference(c)) for p, lm in lms.items()}, repeats, block=4)
+            pipe = race({p: (lambda lm=lm: lm.landmarks_for_boxes(image, sel, refine=False)) for p, lm in lms.items()},
+                        repeats, block=4)
+            for p, lm in lms.items():
+                weights_kind = getattr(lm.backend, "meta", {}).get("weights", "float32")
+                rows.append({"model": p.name, "weights": weights_kind, "backend": lm.backend.name, "threads": th,
+                             "batch": b, "network_ms_per_face": round(net[p] / b, 3),
+                             "pipeline_ms_per_face": round(pipe[p] / b, 3),
+                             "pipeline_overhead": round(pipe[p] / net[p] - 1, 3),
+                             "vs_first": round(net[paths[0]] / net[p], 3)})
+        det = get_detector("blazeface", threads=th)
+        rows.append({"model": "detector (blazeface, default)", "threads": th,
+                     "detector_ms_per_image": round(median_ms(lambda: det(image), max(5, repeats // 3)), 1),
+                     "image": f"{image.shape[1]}x{image.shape[0]}"})
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    lines = ["| model | weights | threads | batch | network ms/face | pipeline ms/face | overhead | speed vs first |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "network_ms_per_face" in r:
+            lines.append(f"| {r['model']} | {r['weights']} | {r['threads']} | {r['batch']} | "
+                         f"{r['network_ms_per_face']:.2f} | {r['pipeline_ms_per_face']:.2f} | "
+                         f"{r['pipeline_overhead'] * 100:+.0f}% | {r['vs_first']:.2f}x |")
+    for r in rows:
+        if "detector_ms_per_image" in r:
+            lines.append(f"\ndetector (blazeface, {r['threads']} thread{'s' if r['threads'] > 1 else ''}): "
+                         f"{r['detector_ms_per_image']:.1f} ms per {r['image']} image")
+    return "\n".join(lines)
+
+

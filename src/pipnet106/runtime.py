@@ -1,0 +1,34 @@
+"""onnxruntime sessions made one way for every network the package runs (landmarks, BlazeFace).
+
+Imported only where a session is built, so `import pipnet106` needs no onnxruntime.
+"""
+from __future__ import annotations
+
+
+ORT_CONFIG = {"session.force_spinning_stop": "1"}
+"""onnxruntime session settings of every network the package runs (landmarks, BlazeFace).
+
+onnxruntime's pool threads spin, busy, after each run until more work comes (about 20 ms of a core
+per run, measured), so the crops, the mapping back, the detector's other network and the app
+between two runs competed with a spinning thread for the same cores: at 2 threads on 2 cores
+`pipnet106 bench` measured the pipeline at 6.8-7.0 ms per face for networks of 2.1-6.4 ms.
+`force_spinning_stop` keeps the spinning inside a run, where it speeds up the many short
+operators (turning it off altogether, `session.intra_op.allow_spinning` 0, made the network itself
+10-50% slower at 2 threads), and stops it when the run returns. On a loaded 2-core machine the
+2-thread network then took 7-9 instead of 10-13 ms per face, and a tracked face with the detector's
+scan 17 instead of 26-31 ms per frame (benchmarks/pipeline_overhead.py; README, "Speed")."""
+
+
+def ort_session_options(threads: int | None = None):
+    """`onnxruntime.SessionOptions` with `ORT_CONFIG`, `threads` intra-op threads (None: onnxruntime's
+    default, one per physical core) and one inter-op thread, errors-only logging."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only; a bad file is reported by the caller in one line
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    for key, value in ORT_CONFIG.items():
+        so.add_session_config_entry(key, value)
+    return so

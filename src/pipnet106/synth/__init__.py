@@ -1,0 +1,1 @@
+"""Synthetic faces with exactly known points, and synthetic video clips."""

@@ -1,0 +1,1 @@
+"""Teacher labelling of unlabelled photos (MediaPipe Face Mesh -> 106 points)."""
