@@ -258,8 +258,9 @@ def test_offsets_at_the_best_cells_equal_decoding_the_full_maps(net_stride, size
         maps = m(x)
         score, feats = m(x, offsets=False)
         want_p, want_c = dec(*maps)
-        got_p, got_c = dec.at_cells(score, feats, *m.point_heads())
+        got_p, got_c, extra = dec.at_cells(score, feats, *m.point_heads())
     assert feats.shape[-1] == size // net_stride and torch.equal(score, maps[0])
     assert want_p.std() > 0.05  # points that differ per landmark (not a degenerate all-equal decode)
     torch.testing.assert_close(got_p, want_p, rtol=0, atol=2e-6)
     torch.testing.assert_close(got_c, want_c, rtol=0, atol=0)
+    assert extra.shape == (3, NP, 0)  # no visibility head: no extra rows
