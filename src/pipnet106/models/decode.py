@@ -13,6 +13,8 @@ most of the work).
 
 Only static-shape ops are used (flatten, argmax, gather, index_select with constant
 indices), so the whole thing traces to a fixed ONNX graph with a dynamic batch.
+`DenseDecoding` computes the same points without argmax, gather or integer tensors,
+for runtimes that have none of them (ncnn, `deploy.mobile`).
 """
 from __future__ import annotations
 
@@ -51,6 +53,16 @@ class Decoder(nn.Module):
         s = score.flatten(2)                                   # (B, N, G*G)
         cell = s.argmax(dim=2, keepdim=True)
         return cell, s.gather(2, cell).squeeze(2).clamp(0.0, 1.0)
+
+    def steady(self, score: torch.Tensor, margin: float) -> torch.Tensor:
+        """(B, N) bool: landmarks whose point cannot move by a cell when the score maps move by less
+        than `margin / 2`: their own best cell and that of every landmark voting for them (the reverse
+        index) beat the runner-up by more than `margin`. Elsewhere two runtimes that round differently
+        may pick different, equally good cells, so parity checks compare points only here."""
+        top2 = torch.topk(score.flatten(2).double(), 2, dim=2).values                 # (B, N, 2)
+        tied = (top2[..., 0] - top2[..., 1]) <= margin                                 # (B, N)
+        voters = tied[:, self.idx] & (self.mask > 0)                                   # (B, N, R)
+        return ~(tied | voters.any(dim=2))
 
     def forward(self, score: torch.Tensor, off_x: torch.Tensor, off_y: torch.Tensor,
                 nb_x: torch.Tensor, nb_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,6 +123,60 @@ class Decoder(nn.Module):
         x = (own_x + (gx * w).sum(dim=2)) / denom
         y = (own_y + (gy * w).sum(dim=2)) / denom
         return torch.stack([x, y], dim=2)
+
+
+class DenseDecoding(nn.Module):
+    """`Decoder.at_cells` without argmax, gather or integer tensors, for runtimes that lack them (ncnn).
+
+    Each landmark's best cell becomes a weight over its G*G cells: 1 where the score equals the
+    landmark's maximum, 0 where it falls short by 2^-24 or more (`1 - clamp(clamp((max - s) * 2^12,
+    0, 1) * 2^12, 0, 1)`: in two steps, so no intermediate leaves float16's range on runtimes that
+    compute in half precision; one step would make 0 * inf = NaN at the best cell there). Matmuls
+    with that weight then read what argmax and gather read: the features at the best cell and the
+    cell's column and row; the reverse index becomes a constant (N*K, N) matrix of the mask weights.
+    The same points as `at_cells` wherever the best cell is unique; cells tied to the last bit share
+    the weight (argmax takes the first of them).
+    """
+
+    def __init__(self, decoder: Decoder, grid: int) -> None:
+        super().__init__()
+        n, k = decoder.num_points, decoder.num_nb
+        self.grid, self.num_nb = int(grid), k
+        cells = torch.arange(self.grid * self.grid)
+        # (G*G, 2): each cell's column and row
+        self.register_buffer("cell_xy", torch.stack([cells % self.grid, cells // self.grid], dim=1).float(),
+                             persistent=False)
+        select = torch.zeros(n * max(k, 1), n)                    # neighbour prediction -> landmark it votes for
+        targets = torch.arange(n).unsqueeze(1).expand_as(decoder.idx).reshape(-1)
+        select.index_put_((decoder.flat, targets), decoder.mask.reshape(-1), accumulate=True)
+        self.register_buffer("select", select, persistent=False)
+        self.register_buffer("denom", 1.0 + decoder.mask.sum(dim=1), persistent=False)
+
+    def best_cell_weights(self, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N, G*G) weights summing to 1, all on each landmark's best cell, and its score (B, N) in [0, 1]."""
+        s = score.flatten(2)
+        top = s.amax(dim=2, keepdim=True)
+        hot = 1.0 - (((top - s) * 4096.0).clamp(0.0, 1.0) * 4096.0).clamp(0.0, 1.0)
+        return hot / hot.sum(dim=2, keepdim=True), top.squeeze(2).clamp(0.0, 1.0)
+
+    def forward(self, score: torch.Tensor, feats: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Arguments and result as `Decoder.at_cells` (points, conf, further per-point rows such as
+        the visibility logit, (B, N, E))."""
+        hot, conf = self.best_cell_weights(score)
+        f = torch.matmul(hot, feats.flatten(2).transpose(1, 2))                      # (B, N, C)
+        v = torch.matmul(f.unsqueeze(2), weight.transpose(1, 2)).squeeze(2) + bias   # (B, N, 2 + 2K + E)
+        cxy = torch.matmul(hot, self.cell_xy)                                         # (B, N, 2)
+        g, k = float(self.grid), self.num_nb
+        own = (cxy + v[..., 0:2]) / g
+        extra = v[..., 2 + 2 * k:]
+        if k == 0:
+            return own, conf, extra
+        px = ((cxy[..., 0:1] + v[..., 2:2 + k]) / g).flatten(1)                       # (B, N*K)
+        py = ((cxy[..., 1:2] + v[..., 2 + k:2 + 2 * k]) / g).flatten(1)
+        x = (own[..., 0] + torch.matmul(px, self.select)) / self.denom
+        y = (own[..., 1] + torch.matmul(py, self.select)) / self.denom
+        return torch.stack([x, y], dim=2), conf, extra
 
 
 def decode(outputs: tuple[torch.Tensor, ...], decoder: Decoder) -> tuple[torch.Tensor, torch.Tensor]:
