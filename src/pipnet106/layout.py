@@ -136,7 +136,12 @@ LAPA106 = Layout(
     landmarks={"chin": 16, "left_eye_outer": 66, "left_eye_inner": 70, "left_eye_centre": 74,
                "right_eye_inner": 75, "right_eye_outer": 79, "right_eye_centre": 83,
                "nose_tip": 54, "subnasale": 60, "mouth_left": 84, "mouth_right": 90,
-               "left_pupil": 104, "right_pupil": 105},
+               "left_pupil": 104, "right_pupil": 105,
+               # middles of the lids, lips and brows' upper edges, and the jaw at mouth height:
+               # what the openness and follow measures read (`measures`)
+               "left_upper_lid": 68, "left_lower_lid": 72, "right_upper_lid": 77, "right_lower_lid": 81,
+               "upper_lip_top": 87, "lower_lip_bottom": 93, "inner_lip_top": 98, "inner_lip_bottom": 102,
+               "left_brow_top": 35, "right_brow_top": 44, "left_jaw": 6, "right_jaw": 26},
 )
 
 

@@ -111,3 +111,17 @@ def test_low_scoring_detections_are_kept_only_with_confident_landmarks():
     assert len(lm.predict(img, boxes=[[5, 5, 70, 70, 0.3]])) == 1
     # the package's default detector proposes down to 0.2 and asks for confirmation
     assert base.detector.confirm == (base.detector.score_threshold, 0.45) and base.detector.min_score == 0.2
+
+
+def test_face_reports_eye_and_mouth_openness():
+    """`Face.eye_openness` / `mouth_openness` and their JSON keys come from the points (`measures`)."""
+    from pipnet106.layout import LAPA106
+    from pipnet106.measures import eye_openness, mouth_openness
+    from pipnet106.synth.faces import render_face
+
+    pts = render_face(np.random.default_rng(3), 256, 256)[1].astype(np.float64)
+    face = Face(np.array([0.0, 0, 256, 256]), 1.0, pts, np.ones(106), LAPA106)
+    d = face.to_dict()
+    assert face.eye_openness == eye_openness(pts) and face.mouth_openness == mouth_openness(pts)
+    assert d["eye_openness"] == [round(v, 3) for v in eye_openness(pts)]
+    assert d["mouth_openness"] == round(mouth_openness(pts), 3)

@@ -134,3 +134,30 @@ def test_video_cli_with_boxes_and_file_modes(tmp_path):
     bad = tmp_path / "other.json"
     bad.write_text(json.dumps({"something_else.mp4": []}))
     assert main(["predict", str(path), "--boxes", str(bad), "--out", str(tmp_path / "w")]) == 2
+
+
+def test_smoothing_keeps_a_three_frame_blink():
+    """The Tracker's One-Euro smoothing (`SMOOTHING`, on points in face-size units as `Tracker.update`
+    applies it) calms jitter but must not hide a blink: a 3-frame blink at 30 fps (half shut, shut,
+    half open) keeps at least half of its depth in the smoothed eye openness, on both eyes."""
+    from pipnet106.infer.video import SMOOTHING, OneEuroFilter
+    from pipnet106.layout import LAPA106
+    from pipnet106.measures import eye_openness
+
+    pts = render_face(np.random.default_rng(0), 256, 256)[1].astype(np.float64)
+    upper, lower = [67, 68, 69, 76, 77, 78], [73, 72, 71, 82, 81, 80]
+    scale = float(LAPA106.norm_distance(pts, "bbox"))
+    rng = np.random.default_rng(1)
+    filt, raw, smooth = OneEuroFilter(*SMOOTHING), [], []
+    for k in range(60):
+        shut = {30: 0.5, 31: 1.0, 32: 0.5}.get(k, 0.0)
+        p = pts.copy()
+        p[upper] += shut * (pts[lower] - pts[upper])
+        p += rng.normal(0, 0.003 * scale, p.shape)                    # detector jitter, 0.3% of the face
+        raw.append(eye_openness(p))
+        smooth.append(eye_openness(filt(p / scale, k / 30.0) * scale))
+    raw, smooth = np.array(raw), np.array(smooth)                     # (60, 2)
+    open_raw, open_smooth = raw[20:30].mean(0), smooth[20:30].mean(0)
+    depth = (open_smooth - smooth[30:36].min(0)) / (open_raw - raw[30:33].min(0))
+    assert (depth > 0.5).all(), depth
+    assert (smooth[10:30].std(0) < 0.5 * raw[10:30].std(0)).all()    # and it does smooth

@@ -27,6 +27,7 @@ from ..constants import STARTER_ONNX, STARTER_PT
 from ..errors import UserError
 from ..fileio import read_image, to_bgr
 from ..layout import Layout
+from ..measures import eye_openness, mouth_openness
 
 REFINE_TOL = 0.0
 """Refinement skips a face when the training crop from its landmarks moved less than this from the crop
@@ -108,6 +109,17 @@ class Face:
 
         return float(box_iou(np.asarray(self.expected_box, dtype=np.float64), points_box(self.points)[None])[0])
 
+    @property
+    def eye_openness(self) -> tuple[float, float] | None:
+        """(left, right) eye openness, image-view left first: lid gap over eye width (`measures.eye_openness`;
+        about 0.3 open, near 0 closed). None for layouts without named lids."""
+        return eye_openness(self.points, self.layout)
+
+    @property
+    def mouth_openness(self) -> float | None:
+        """Inner lip gap over mouth width (`measures.mouth_openness`; 0 closed, 0.4+ wide open)."""
+        return mouth_openness(self.points, self.layout)
+
     def reliability(self) -> tuple[bool, list[str]]:
         """(reliable, reasons it is not), by `pose.DEFAULT_RULE`."""
         from .pose import reliability
@@ -126,6 +138,11 @@ class Face:
              "layout": self.layout.name, "points": np.round(self.points, decimals).tolist(),
              "conf": np.round(self.conf, 3).tolist(),
              "pose": pose.to_dict() if pose is not None else None, "reliable": ok}
+        eyes, mouth = self.eye_openness, self.mouth_openness
+        if eyes is not None:
+            d["eye_openness"] = [round(v, 3) for v in eyes]
+        if mouth is not None:
+            d["mouth_openness"] = round(mouth, 3)
         if self.visibility is not None:
             d["visibility"] = np.round(self.visibility, 3).tolist()
         if why:

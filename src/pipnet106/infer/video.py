@@ -93,6 +93,13 @@ class DriftRule:
     edge_share: float = 0.1
 
 
+SMOOTHING = (0.1, 20.0, 1.0)
+"""The Tracker's One-Euro parameters (min_cutoff, beta, d_cutoff), on points in units of the face
+size: tuned for jitter on `synth.video.default_script` (benchmarks/video_jitter.py), and checked
+not to hide a blink (a 3-frame blink at 30 fps keeps most of its depth in the smoothed eye openness,
+tests/infer/test_video.py)."""
+
+
 class Tracker:
     """Frame-by-frame landmarks for a camera or video.
 
@@ -108,8 +115,9 @@ class Tracker:
     benchmarks/video_jitter.py (table in the README).
     """
 
-    def __init__(self, landmarker: Landmarker, smooth: bool = True, *, min_cutoff: float = 0.1, beta: float = 20.0,
-                 d_cutoff: float = 1.0, min_conf: float = 0.25, detect_every: int = 30, scan_frames: int = 10,
+    def __init__(self, landmarker: Landmarker, smooth: bool = True, *, min_cutoff: float = SMOOTHING[0],
+                 beta: float = SMOOTHING[1], d_cutoff: float = SMOOTHING[2], min_conf: float = 0.25,
+                 detect_every: int = 30, scan_frames: int = 10,
                  drift: DriftRule | None = DriftRule()) -> None:
         self.lm = landmarker
         self.smooth = smooth

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..layout import LAPA106
+from ..measures import LEFT_EYE_RING, RIGHT_EYE_RING
 
 # The anchors every effect is built from, read from the LaPa/JD 106 layout (image-view left/right).
 _REGION, _POINT = LAPA106.region_index, LAPA106.landmarks
@@ -25,8 +26,7 @@ LEFT_BROW_UPPER, RIGHT_BROW_UPPER = LEFT_BROW[:5], RIGHT_BROW[:5]   # upper edge
 NOSE_AXIS = np.append(_REGION("nose_bridge"), _POINT["subnasale"])
 NOSE_LOWER = _REGION("nose_lower")
 LEFT_EYE_CENTRE, RIGHT_EYE_CENTRE = _POINT["left_eye_centre"], _POINT["right_eye_centre"]
-LEFT_EYE = _REGION("left_eye")[_REGION("left_eye") != LEFT_EYE_CENTRE]      # rings, outer corner first
-RIGHT_EYE = _REGION("right_eye")[_REGION("right_eye") != RIGHT_EYE_CENTRE]
+LEFT_EYE, RIGHT_EYE = LEFT_EYE_RING, RIGHT_EYE_RING      # rings, outer corner first
 LEFT_OUTER, RIGHT_OUTER = _POINT["left_eye_outer"], _POINT["right_eye_outer"]
 LEFT_INNER, RIGHT_INNER = _POINT["left_eye_inner"], _POINT["right_eye_inner"]
 MOUTH_OUTER, MOUTH_INNER = _REGION("mouth_outer"), _REGION("mouth_inner")

@@ -25,60 +25,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..shape.field import Primitive, apply_field, field_from_primitives
-from ..shape.frame import LEFT_EYE, RIGHT_EYE, face_frame
+from ..layout import LAPA106
+from ..measures import LEFT_EYE_RING, MEASURES, RIGHT_EYE_RING
+from ..shape.frame import face_frame
 from ..shape.primitives import shape_primitives
-
-
-# ----------------------------------------------------------------------------- part measures
-
-def _area(poly: np.ndarray) -> float:
-    x, y = poly[:, 0], poly[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def _iod(p: np.ndarray) -> float:
-    return float(np.hypot(*(p[79] - p[66])))
-
-
-def eye_area(p: np.ndarray) -> float:
-    """Mean area of the two eye outlines (pixels^2)."""
-    return 0.5 * (_area(p[LEFT_EYE]) + _area(p[RIGHT_EYE]))
-
-
-def eye_opening(p: np.ndarray) -> float:
-    """Mean lid-to-lid distance of the two eyes (upper lid middle to lower lid middle, pixels)."""
-    return 0.5 * (float(np.hypot(*(p[68] - p[72]))) + float(np.hypot(*(p[77] - p[81]))))
-
-
-def mouth_width(p: np.ndarray) -> float:
-    return float(np.hypot(*(p[90] - p[84])))
-
-
-def mouth_opening(p: np.ndarray) -> float:
-    """Inner lip line, top middle to bottom middle (pixels)."""
-    return float(np.hypot(*(p[102] - p[98])))
-
-
-def lip_height(p: np.ndarray) -> float:
-    """Outer lip line, top middle to bottom middle (pixels)."""
-    return float(np.hypot(*(p[93] - p[87])))
-
-
-def brow_height(p: np.ndarray) -> float:
-    """Mean distance of the brows' upper-edge middles above the eye line (pixels)."""
-    a, b = p[74], p[83]
-    u = (b - a) / max(np.hypot(*(b - a)), 1e-9)
-    v = np.array([-u[1], u[0]])                      # toward the chin
-    return float(np.mean([-(p[i] - a) @ v for i in (35, 44)]))
-
-
-def jaw_width(p: np.ndarray) -> float:
-    return float(np.hypot(*(p[26] - p[6])))
-
-
-MEASURES: dict[str, Callable[[np.ndarray], float]] = {
-    "eye_area": eye_area, "eye_opening": eye_opening, "mouth_width": mouth_width, "mouth_opening": mouth_opening,
-    "lip_height": lip_height, "brow_height": brow_height, "jaw_width": jaw_width}
 
 
 # ----------------------------------------------------------------------------- known changes
@@ -86,7 +36,7 @@ MEASURES: dict[str, Callable[[np.ndarray], float]] = {
 def _lens_about_eyes(points: np.ndarray, frame, strength: float = 0.35) -> list[Primitive]:
     """A magnifier about each eye (the `lens` profile; no training warp has this shape)."""
     out = []
-    for ring in (LEFT_EYE, RIGHT_EYE):
+    for ring in (LEFT_EYE_RING, RIGHT_EYE_RING):
         c = frame.local(points[ring].mean(0)[None])[0]
         r = 1.6 * float(np.hypot(*(points[ring[0]] - points[ring[4]])))
         out.append(Primitive("lens", (float(c[0]), float(c[1])), (r, r), (strength, 0.0)))
@@ -134,6 +84,10 @@ def warp_face(image: np.ndarray, points: np.ndarray, change: Change) -> tuple[np
 
 
 # ----------------------------------------------------------------------------- the measurement
+
+def _iod(p: np.ndarray) -> float:
+    return float(LAPA106.norm_distance(p, "outer_eye"))
+
 
 def _box(points: np.ndarray) -> np.ndarray:
     return np.r_[points.min(0), points.max(0)]
