@@ -2,6 +2,7 @@
 of whatever photo it is shown follows everything (1), one that always returns the same shape in the
 face's box follows nothing the box does not (about 0 for the eyes), and the shipped model sits between."""
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from pipnet106.face3d import template
 from pipnet106.synth.faces import render_face
 from pipnet106.train import follow
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SIZE = 256
 
@@ -90,3 +93,21 @@ def test_eval_follow_writes_its_report(tmp_path, capsys):
     rep = json.loads((tmp_path / "ev" / "follow.json").read_text())
     assert rep["faces"] == 2 and set(rep["parts"]) >= {"eyes", "mouth", "eyes_unseen_warp"}
     assert "follow on 2 faces" in capsys.readouterr().out
+
+
+# The shipped starter's follow on the shipped group photo (4 faces, its own points as the labels the
+# warps are built on). Measured for v2: eyes 0.20 (enlarge 0.13, shrink 0.19, open 0.28), the lens
+# (a warp training never used) 0.12, mouth 0.42, brows 0.84. The floors sit about half-way down,
+# so a model that falls back toward the mean shape fails here; raise them when a better starter ships.
+SHIPPED_FLOORS = {"eyes": 0.10, "eyes_unseen_warp": 0.06, "mouth": 0.25, "brows": 0.4}
+
+
+def test_the_shipped_model_follows_at_least_as_far_as_it_did(lm):
+    from pipnet106.fileio import read_image
+
+    image = read_image(FIXTURES / "group4.jpg")
+    faces = lm.predict(image)
+    assert len(faces) == 4
+    rep = follow.measure_follow(lm, [(image, f.points) for f in faces])
+    got = {k: round(rep["parts"][k], 3) for k in SHIPPED_FLOORS}
+    assert all(got[k] >= v for k, v in SHIPPED_FLOORS.items()), got
