@@ -18,7 +18,7 @@ def test_flip_is_an_involution_and_regions_cover(name):
     assert np.array_equal(flip[flip], np.arange(lay.num_points))
     assert sorted(np.concatenate([lay.region_index(r) for r in lay.regions]).tolist()) == list(range(lay.num_points))
     # left regions map onto right regions
-    for left, right in (("left_eye", "right_eye"), ("left_brow", "right_brow")):
+    for left, right in [p for p in (("left_eye", "right_eye"), ("left_brow", "right_brow")) if p[0] in lay.regions]:
         assert sorted(flip[lay.region_index(left)].tolist()) == sorted(lay.region_index(right).tolist())
 
 
