@@ -10,7 +10,11 @@ from pathlib import Path
 
 from .args import device_name, float_in, int_at_least
 from ..errors import SampleError, UserError
-from ..retouch.params import DEFAULT_LIPSTICK_AMOUNT, PARAMS, PRESET_USES, PRESETS, SHAPE_PARAMS, parse_color
+from ..retouch.params import (AMOUNT_PARAMS, COLOR_OF, DEFAULT_EYELINER_WIDTH, DEFAULT_LIPSTICK_AMOUNT, PARAMS,
+                              PRESET_USES, PRESETS, SHAPE_PARAMS, parse_color)
+
+# the amounts with a flag of their own beyond lipstick, smoothing and blush (issue 20's colour effects)
+BEAUTY_AMOUNTS = tuple(k for k in AMOUNT_PARAMS if k not in ("smooth_skin", "lipstick_amount", "blush"))
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
@@ -21,7 +25,8 @@ def _flag(name: str) -> str:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "retouch", help="slim face, bigger eyes, nose/lips/chin shaping, lipstick, blush, smooth skin",
+        "retouch", help="slim face, bigger eyes, face/nose/lips/chin/brow shaping, lipstick, blush, smooth skin, "
+                   "skin tone, teeth, eyes, eye makeup, lenses",
         description="Retouch every face (or the chosen ones) of an image, a folder or a video from its 106 points. "
                     "Shape values are in [-1, 1] (0 = unchanged; sign: see --list); makeup amounts in [0, 1]. "
                     "Outputs go to a new file/folder; the input is never modified. Edited photos should not be "
@@ -43,6 +48,11 @@ def register(sub) -> None:
     m.add_argument("--smooth-skin", dest="smooth_skin", default=None, metavar="AMOUNT",
                    help="edge-preserving skin smoothing, [0, 1]")
     m.add_argument("--blush", default=None, metavar="AMOUNT[:COLOR]", help="cheek colour amount [0, 1] and colour")
+    for name in BEAUTY_AMOUNTS:
+        meta = "AMOUNT[:COLOR]" if name in COLOR_OF else "AMOUNT"
+        m.add_argument(_flag(name), dest=name, default=None, metavar=meta, help=f"[0, 1]: {PARAMS[name][1]}")
+    m.add_argument("--eyeliner-width", dest="eyeliner_width", default=None, metavar="W",
+                   help=f"eyeliner width, (0, 1] of the widest line (default {DEFAULT_EYELINER_WIDTH})")
     p.add_argument("--faces", default="all",
                    help="which faces: all, largest, or indices like 0,2 (images: largest first; video: track ids)")
     p.add_argument("--compare", action="store_true", help="also write before/after side by side")
@@ -106,6 +116,18 @@ def adjustments_from_args(args):
         values["blush"] = _number("--blush", amount, 0.0, 1.0)
         if color:
             values["blush_color"] = _color("--blush", color)
+    for name in BEAUTY_AMOUNTS:
+        text = getattr(args, name, None)
+        if text is None:
+            continue
+        amount, _, color = str(text).partition(":")
+        values[name] = _number(_flag(name), amount, 0.0, 1.0)
+        if color and name in COLOR_OF:
+            values[COLOR_OF[name]] = _color(_flag(name), color)
+        elif color:
+            raise UserError(f"{_flag(name)}: takes an amount only, got {text!r}")
+    if getattr(args, "eyeliner_width", None) is not None:
+        values["eyeliner_width"] = _number("--eyeliner-width", args.eyeliner_width, 1e-3, 1.0)
     faces = args.faces.strip()
     if faces not in ("all", "largest"):
         try:
@@ -118,10 +140,10 @@ def adjustments_from_args(args):
 
 
 def print_table() -> None:
-    print("adjustment        range    positive value does")
-    flags = {"lipstick_amount": "--lipstick C[:A]", "blush": "--blush A[:C]"}
+    print("adjustment             range    positive value does")
+    flags = {"lipstick_amount": "--lipstick C[:A]", **{k: f"{_flag(k)} A[:C]" for k in COLOR_OF}}
     for name, (kind, doc) in PARAMS.items():
-        print(f"{flags.get(name, _flag(name)):<17} {'[-1, 1]' if kind == 'shape' else '[0, 1] '}  {doc}")
+        print(f"{flags.get(name, _flag(name)):<22} {'[-1, 1]' if kind == 'shape' else '[0, 1] '}  {doc}")
     from ..retouch.warp import template_shift
 
     print("\npresets (largest move at strength 1 on a face 180 px wide; --strength scales it):")

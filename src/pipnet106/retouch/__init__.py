@@ -7,8 +7,9 @@ numpy + OpenCV only (no torch). The input image is never modified.
     out = Retoucher(Landmarker.default()).apply(image, face_slim=0.3, eye_size=0.2)
 
 Modules: `params` (the adjustments, their signs, presets), `warp` (one fused displacement field
-per face, built with `pipnet106.shape`), `masks` (soft region masks), `makeup` (lipstick, blush,
-skin smoothing), `retoucher` (the API), `video` (tracked faces with ramps). The command is
+per face, built with `pipnet106.shape`), `masks` (soft region masks, the visibility fade), `makeup`
+(lipstick, blush, skin smoothing, skin tone), `beauty` (teeth, eyes, under-eyes, eyeliner, eyeshadow,
+brow tint, lenses), `retoucher` (the API), `video` (tracked faces with ramps). The command is
 `pipnet106.cli.retouch`.
 """
 from .params import PARAMS, PRESETS, SHAPE_PARAMS, Adjustments, get_preset, parse_color

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..shape.frame import (LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE, FaceFrame)
-from .masks import region_mask, region_mask_small
+from .masks import region_mask, region_mask_small, visible_weight
 
 LIP_LIGHTNESS = 0.5     # fraction of the mean lightness difference to the lipstick that is applied
 BLUSH_STRENGTH = 0.45   # blush opacity at amount 1, at the cheek's centre
@@ -38,6 +38,9 @@ BLUSH_DEEPEN = 0.3
 SMOOTH_RES = 96.0       # guided-filter pixels per face scale
 SMOOTH_RADIUS = 4       # box radius at that resolution (about 0.04 face scales)
 SMOOTH_EPS = 0.0025     # guided-filter variance threshold (intensities in [0, 1]): texture below ~0.05 is smoothed
+# skin_tone at amount 1 (mask 1): L* added (less on skin already near white) and a* added (rosier)
+SKIN_LIGHT = 8.0
+SKIN_ROSE = 3.0
 BAND_PX = 128           # rows per band of the full-resolution pass (`_apply_gain`)
 
 
@@ -72,13 +75,17 @@ def _recolor(bgr_u8: np.ndarray, rgb: tuple[int, int, int], weight: np.ndarray, 
     return table[light]
 
 
-def lipstick(out: np.ndarray, face, frame: FaceFrame, rgb: tuple[int, int, int], amount: float) -> None:
-    """Recolour the lips (outer minus inner mouth, inside the face's own region) in place."""
+def lipstick(out: np.ndarray, face, frame: FaceFrame, rgb: tuple[int, int, int], amount: float,
+             vis: np.ndarray | None = None) -> None:
+    """Recolour the lips (outer minus inner mouth, inside the face's own region) in place; faded near
+    points that `vis` (per-point visibility) marks as occluded."""
     box, m = region_mask(face, "lips", out.shape, frame=frame)
     if not m.size or amount <= 0:
         return
     x0, y0, x1, y1 = box
     target = _recolor(out[y0:y1, x0:x1], rgb, m, LIP_LIGHTNESS)
+    w = visible_weight(np.asarray(getattr(face, "points", face), np.float64), vis, frame.scale, box)
+    m = m if w is None else m * w
     _blend(out, box, target, m * float(amount))
 
 
@@ -102,21 +109,26 @@ def _guided_coefficients(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: float = 0.0,
-                 blush: float = 0.0, blush_rgb: tuple[int, int, int] = (235, 120, 130)) -> None:
-    """Skin smoothing and blush in place, fused into one full-resolution pass `I * A + B`.
+                 blush: float = 0.0, blush_rgb: tuple[int, int, int] = (235, 120, 130), tone: float = 0.0,
+                 vis: np.ndarray | None = None) -> None:
+    """Skin smoothing, blush and skin tone in place, fused into one full-resolution pass `I * A + B`.
 
     Both are computed at ~SMOOTH_RES px per face scale: the guided filter's coefficients
     (smoothed = a * I + b, blended by amount x skin mask: A = 1 + alpha (a - 1), B = alpha b) and
     the blush, an offset added to B inside soft ellipses on the cheeks (`blush_shift`: a chroma
     shift in Lab, so the skin's texture shows through). Only A and B are resized to full
-    resolution; where the mask is 0, A = 1 and B = 0 and the pixel comes back unchanged.
+    resolution; where the mask is 0, A = 1 and B = 0 and the pixel comes back unchanged. Skin
+    tone is one more offset in B (`tone_shift`), so the skin mask alone bounds it: hair, eyes,
+    lips and the background keep their colour. `vis` fades all three near occluded points.
     """
-    if smooth <= 0 and blush <= 0:
+    if smooth <= 0 and blush <= 0 and tone <= 0:
         return
     box, m = region_mask_small(points, "skin", out.shape, SMOOTH_RES, frame=frame)
     if not m.size:
         return
     x0, y0, x1, y1 = box
+    w = visible_weight(points, vis, frame.scale, box, size=(m.shape[1], m.shape[0]))
+    m = m if w is None else m * w
     img = out[y0:y1, x0:x1]
     hl, wl = m.shape
     # point-sampled (bilinear) rather than area-averaged: 30x cheaper, and the filter only needs local
@@ -142,7 +154,19 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
             alpha = np.maximum(alpha, np.where(s2 < 1, (1 - np.minimum(s2, 1)) ** 2, 0).astype(np.float32))
         alpha *= m
         B += (alpha * (BLUSH_STRENGTH * float(blush)))[..., None] * blush_shift(small, alpha, blush_rgb)
+    if tone > 0:
+        B += (m * float(tone))[..., None] * tone_shift(small)
     _apply_gain(out, box, A, B)
+
+
+def tone_shift(small: np.ndarray) -> np.ndarray:
+    """Full-strength skin tone as a BGR offset (0..255 units) per pixel of `small` (BGR float in [0, 1]):
+    L* + SKIN_LIGHT (tapered above L* 85 so a pale skin does not burn out) and a* + SKIN_ROSE."""
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
+    moved = lab.copy()
+    moved[..., 0] += SKIN_LIGHT * np.clip((100.0 - lab[..., 0]) / 15.0, 0.0, 1.0)
+    moved[..., 1] += SKIN_ROSE
+    return (np.clip(cv2.cvtColor(moved, cv2.COLOR_Lab2BGR), 0.0, 1.0) - small) * 255.0
 
 
 def blush_shift(small: np.ndarray, weight: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:

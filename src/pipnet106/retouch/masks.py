@@ -192,3 +192,76 @@ def face_mask(face, region: str, shape: tuple[int, ...], feather: float | None =
     if m.size:
         out[y0:y1, x0:x1] = m
     return out
+
+
+def polygon_mask(polys: list[np.ndarray], shape: tuple[int, ...], scale: float, *, inward: float = 0.0,
+                 feather: float = 0.0, cut: list[np.ndarray] = (), margin: float = 0.0,
+                 res: float = MASK_RES) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """(box, float32 mask over the box at full resolution) of the union of `polys` (pixel coordinates).
+
+    `inward` > 0 (face scales): each polygon is 0 on and outside its edge and rises to 1 that far
+    inside (`_inside`), so nothing beyond the polygon's line changes (the lid line of an eye, the
+    inner lip line round the teeth). Otherwise the fill is feathered across its edge (Gaussian
+    sigma `feather` face scales, 0.5 on the line). `cut` polygons (anti-aliased fill) are taken
+    out: 0 inside them. `margin` (face scales) widens the box. Drawn at about `res` pixels per
+    face scale, then resized to the box.
+    """
+    x0, y0, x1, y1 = _box(list(polys), (3 * feather + margin) * scale + 2, shape)
+    if x0 >= x1 or y0 >= y1:
+        return (x0, y0, x0, y0), np.zeros((0, 0), np.float32)
+    r = min(1.0, res / scale)
+    wl, hl = max(1, int(np.ceil((x1 - x0) * r))), max(1, int(np.ceil((y1 - y0) * r)))
+    rxy = np.array([wl / (x1 - x0), hl / (y1 - y0)])
+    rx = float(rxy[0])
+    origin = np.array([x0, y0], np.float64) + 0.5 / rxy
+    if inward > 0:
+        canvas = np.zeros((hl, wl), np.float32)
+        for p in polys:
+            canvas = np.maximum(canvas, _inside(p, (hl, wl), origin, rxy, inward * scale * rx))
+    else:
+        canvas = np.zeros((hl, wl), np.float32)
+        _fill(list(polys), 1.0, canvas, origin, rxy)
+        canvas = _soft(canvas, feather * scale * rx)
+    if len(cut):
+        holes = np.zeros((hl, wl), np.float32)
+        _fill(list(cut), 1.0, holes, origin, rxy)
+        canvas *= 1.0 - holes
+    m = np.clip(canvas, 0.0, 1.0)
+    if m.shape != (y1 - y0, x1 - x0):
+        m = cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return (x0, y0, x1, y1), m
+
+
+VIS_RADIUS = 0.12   # face scales: how far from an occluded point its effects fade
+VIS_HIDDEN = 0.02   # points with visibility above 1 - this count as fully visible
+
+
+def visible_weight(points: np.ndarray, visibility: np.ndarray | None, scale: float,
+                   box: tuple[int, int, int, int], size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """(h, w) float32 weight in [0, 1] over `box` that fades effects near occluded points, or None.
+
+    1 - max over points of (1 - visibility) x (1 - d^2 / R^2)^2 (R = `VIS_RADIUS` face scales): a
+    point hidden by a hand takes the edit off its neighbourhood (lipstick is not painted on the
+    fingers over the lips). None when the face has no visibility or every point is visible, so the
+    retouch is exactly what it is without visibility. `size` (w, h) samples the box on a coarser
+    grid (an effect working at reduced resolution).
+    """
+    if visibility is None:
+        return None
+    hidden = 1.0 - np.clip(np.asarray(visibility, np.float64).reshape(-1), 0.0, 1.0)
+    idx = np.nonzero(hidden > VIS_HIDDEN)[0]
+    if not len(idx):
+        return None
+    x0, y0, x1, y1 = box
+    w, h = size or (x1 - x0, y1 - y0)
+    xs = x0 + (np.arange(w) + 0.5) * ((x1 - x0) / max(w, 1))
+    ys = y0 + (np.arange(h) + 0.5) * ((y1 - y0) / max(h, 1))
+    R2 = (VIS_RADIUS * scale) ** 2
+    out = np.zeros((h, w), np.float64)
+    for i in idx:
+        px, py = points[i]
+        dx2 = ((xs - px) ** 2)[None, :]
+        dy2 = ((ys - py) ** 2)[:, None]
+        s2 = (dx2 + dy2) / R2
+        out = np.maximum(out, hidden[i] * np.where(s2 < 1.0, (1.0 - np.minimum(s2, 1.0)) ** 2, 0.0))
+    return (1.0 - out).astype(np.float32)

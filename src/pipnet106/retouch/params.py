@@ -15,7 +15,7 @@ from ..errors import UserError
 from ..shape.primitives import SHAPE_CHANGES
 
 RETOUCH_SHAPES = ("face_slim", "jaw_width", "chin_length", "eye_size", "eye_distance", "nose_width", "nose_length",
-                  "lip_fullness", "mouth_width", "brow_lift")
+                  "lip_fullness", "mouth_width", "brow_lift", "v_face", "cheekbone", "forehead", "eye_tilt")
 """The shape changes a retouch offers (`shape.primitives.SHAPE_CHANGES` has their geometry and sign)."""
 
 # name -> (kind, what a positive value does). kind: "shape" in [-1, 1]; "amount" in [0, 1].
@@ -24,6 +24,15 @@ PARAMS: dict[str, tuple[str, str]] = {
     "smooth_skin": ("amount", "edge-preserving smoothing of the skin (eyes, brows, lips and hair excluded)"),
     "lipstick_amount": ("amount", "how far the lips' hue and chroma move to `lipstick` (lightness texture kept)"),
     "blush": ("amount", "soft colour on the cheeks (`blush_color`)"),
+    "skin_tone": ("amount", "skin lighter and a little rosier (skin mask only: hair, eyes, lips, background untouched)"),
+    "teeth_whiten": ("amount", "bright, low-chroma pixels inside the inner lip line lighter and less yellow"),
+    "eye_brighten": ("amount", "the eye inside its ring (sclera and iris) lighter, the sclera less red; lids untouched"),
+    "under_eye": ("amount", "dark circles below the eyes moved toward the cheek's tone below (lashes untouched)"),
+    "eyeliner": ("amount", "a line along each upper lid, winged at the outer corner (`eyeliner_color`, "
+                           "`eyeliner_width`)"),
+    "eyeshadow": ("amount", "soft colour on the lid between the lid line and the brow (`eyeshadow_color`)"),
+    "brow_tint": ("amount", "brows recoloured toward `brow_color` (their lightness texture kept)"),
+    "lens": ("amount", "coloured lens: the iris (a circle at the pupil, clipped by the lids) toward `lens_color`"),
 }
 SHAPE_PARAMS = tuple(k for k, (kind, _) in PARAMS.items() if kind == "shape")
 AMOUNT_PARAMS = tuple(k for k, (kind, _) in PARAMS.items() if kind == "amount")
@@ -34,6 +43,16 @@ NAMED_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
 }
 DEFAULT_BLUSH = (235, 120, 130)
 DEFAULT_LIPSTICK_AMOUNT = 0.5
+DEFAULT_EYELINER = (35, 25, 25)       # near-black brown
+DEFAULT_EYESHADOW = (150, 95, 120)    # mauve
+DEFAULT_BROW = (75, 50, 40)           # dark brown
+DEFAULT_LENS = (70, 120, 190)         # blue
+DEFAULT_EYELINER_WIDTH = 0.5
+COLOR_OF: dict[str, str] = {"blush": "blush_color", "eyeliner": "eyeliner_color", "eyeshadow": "eyeshadow_color",
+                            "brow_tint": "brow_color", "lens": "lens_color"}
+"""amount -> the field holding its colour (the CLI's `--NAME AMOUNT[:COLOR]`)."""
+DEFAULT_COLORS = {"blush_color": DEFAULT_BLUSH, "eyeliner_color": DEFAULT_EYELINER,
+                  "eyeshadow_color": DEFAULT_EYESHADOW, "brow_color": DEFAULT_BROW, "lens_color": DEFAULT_LENS}
 
 
 def parse_color(text: str | tuple | list) -> tuple[int, int, int]:
@@ -65,11 +84,28 @@ class Adjustments:
     lip_fullness: float = 0.0
     mouth_width: float = 0.0
     brow_lift: float = 0.0
+    v_face: float = 0.0
+    cheekbone: float = 0.0
+    forehead: float = 0.0
+    eye_tilt: float = 0.0
     smooth_skin: float = 0.0
     lipstick_amount: float = 0.0
     blush: float = 0.0
+    skin_tone: float = 0.0
+    teeth_whiten: float = 0.0
+    eye_brighten: float = 0.0
+    under_eye: float = 0.0
+    eyeliner: float = 0.0
+    eyeshadow: float = 0.0
+    brow_tint: float = 0.0
+    lens: float = 0.0
     lipstick: tuple[int, int, int] | None = None   # RGB; None = no lipstick (needs lipstick_amount > 0)
     blush_color: tuple[int, int, int] = DEFAULT_BLUSH
+    eyeliner_color: tuple[int, int, int] = DEFAULT_EYELINER
+    eyeshadow_color: tuple[int, int, int] = DEFAULT_EYESHADOW
+    brow_color: tuple[int, int, int] = DEFAULT_BROW
+    lens_color: tuple[int, int, int] = DEFAULT_LENS
+    eyeliner_width: float = DEFAULT_EYELINER_WIDTH   # fraction of the widest line (`makeup` EYELINER_WIDTH), (0, 1]
 
     def __post_init__(self) -> None:
         for name in SHAPE_PARAMS + AMOUNT_PARAMS:
@@ -84,7 +120,15 @@ class Adjustments:
             object.__setattr__(self, name, v)
         if self.lipstick is not None:
             object.__setattr__(self, "lipstick", parse_color(self.lipstick))
-        object.__setattr__(self, "blush_color", parse_color(self.blush_color))
+        for name in DEFAULT_COLORS:
+            object.__setattr__(self, name, parse_color(getattr(self, name)))
+        try:
+            width = float(self.eyeliner_width)
+        except (TypeError, ValueError):
+            raise UserError(f"eyeliner_width must be a number, got {self.eyeliner_width!r}") from None
+        if not (0.0 < width <= 1.0):
+            raise UserError(f"eyeliner_width must be in (0, 1], got {width:g}")
+        object.__setattr__(self, "eyeliner_width", width)
 
     @property
     def shape(self) -> dict[str, float]:
@@ -97,7 +141,8 @@ class Adjustments:
 
     @property
     def has_makeup(self) -> bool:
-        return self.smooth_skin > 0 or self.blush > 0 or (self.lipstick is not None and self.lipstick_amount > 0)
+        return (any(getattr(self, k) > 0 for k in AMOUNT_PARAMS if k != "lipstick_amount")
+                or (self.lipstick is not None and self.lipstick_amount > 0))
 
     @property
     def is_identity(self) -> bool:
@@ -130,9 +175,12 @@ class Adjustments:
     def to_dict(self) -> dict:
         """Only what is not default, JSON-ready."""
         d = {k: v for k, v in asdict(self).items() if v not in (0.0, None)}
-        if d.get("blush_color") == DEFAULT_BLUSH and not self.blush:
-            d.pop("blush_color")
-        for k in ("lipstick", "blush_color"):
+        for amount, key in COLOR_OF.items():
+            if d.get(key) == DEFAULT_COLORS[key] and not getattr(self, amount):
+                d.pop(key)
+        if self.eyeliner_width == DEFAULT_EYELINER_WIDTH or not self.eyeliner:
+            d.pop("eyeliner_width", None)
+        for k in ("lipstick", *DEFAULT_COLORS):
             if k in d:
                 d[k] = "#%02x%02x%02x" % tuple(d[k])
         return d

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import UserError
-from . import makeup
+from . import beauty, makeup
 from ..shape.frame import FaceFrame, face_frame, face_points
 from .params import Adjustments, get_preset
 from ..shape.field import FaceField, apply_field
@@ -110,9 +110,11 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
     for _, face, pts, frame, adj, rep in plans:
         if rep.weight <= 0:
             continue
-        makeup.skin_effects(out, pts, frame, adj.smooth_skin, adj.blush, adj.blush_color)
+        vis = getattr(face, "visibility", None)
+        makeup.skin_effects(out, pts, frame, adj.smooth_skin, adj.blush, adj.blush_color, adj.skin_tone, vis)
+        beauty.eye_and_teeth_effects(out, pts, frame, adj, vis)
         if adj.lipstick is not None and adj.lipstick_amount > 0:
-            makeup.lipstick(out, pts, frame, adj.lipstick, adj.lipstick_amount)
+            makeup.lipstick(out, pts, frame, adj.lipstick, adj.lipstick_amount, vis)
         rep.edited = adj.has_makeup
     # one fused field and one remap per face, each from the previous result; while nothing has
     # changed a face's region yet, it is read straight from the input (no copy of the region)

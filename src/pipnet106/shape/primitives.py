@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 from .field import Primitive, _falloff
-from .frame import (CHIN, CONTOUR, LEFT_BROW, LEFT_EYE, LEFT_INNER, LEFT_OUTER, MOUTH_INNER, MOUTH_LEFT, MOUTH_OUTER,
-                    MOUTH_RIGHT, NOSE_AXIS, NOSE_LOWER, NOSE_TIP, RIGHT_BROW, RIGHT_EYE, RIGHT_INNER, RIGHT_OUTER,
+from .frame import (CHIN, CONTOUR, LEFT_BROW, LEFT_BROW_UPPER, LEFT_EYE, LEFT_INNER, LEFT_OUTER, MOUTH_INNER, MOUTH_LEFT, MOUTH_OUTER,
+                    MOUTH_RIGHT, NOSE_AXIS, NOSE_LOWER, NOSE_TIP, RIGHT_BROW, RIGHT_BROW_UPPER, RIGHT_EYE, RIGHT_INNER, RIGHT_OUTER,
                     FaceFrame)
 
 
@@ -69,6 +69,23 @@ class Sizes:
     brow_move: float = 0.05          # s
     brow_min_length: float = 0.20    # s
     brow_radii: tuple[float, float] = (0.75, 0.25)        # brow lengths across, s along
+    # v_face: the jaw corners move toward the axis (nothing above the mouth), the chin a little down
+    vface_pull: float = 0.14         # fraction of each contour point's distance to the axis
+    vface_from: float = 0.45         # s below the eye line: start of the pull ...
+    vface_full: float = 0.85         # ... and where it is full (the jaw corners)
+    vface_radius: float = 0.30       # s
+    vface_chin: float = 0.035        # s: how far the chin moves down
+    # cheekbone: the contour at cheekbone height moves outward (a band below the eye line)
+    cheek_push: float = 0.09         # fraction of the distance to the axis
+    cheek_band: tuple[float, float, float, float] = (-0.05, 0.12, 0.35, 0.55)  # s below the eye line: 0, 1, 1, 0
+    cheek_radius: float = 0.30       # s
+    # forehead: the hairline (a face frame's height above the brows) moves up
+    forehead_move: float = 0.07      # s
+    forehead_above: float = 0.45     # s above the brows' upper edge: where the hairline is taken to be
+    forehead_radii: tuple[float, float] = (0.80, 0.38)    # s across, s along (0 at the brows)
+    # eye_tilt: each eye's outer corner moves up (both outward ends: a cat-eye tilt)
+    tilt_move: float = 0.035         # s
+    tilt_radii: tuple[float, float] = (0.55, 0.45)        # eye widths, across and along
 
 
 SIZES = Sizes()
@@ -104,6 +121,11 @@ class _Face:
     @property
     def axis(self) -> float:
         return float(self.L[NOSE_AXIS, 0].mean())
+
+    @property
+    def eye_line(self) -> float:
+        """b of the eye line (the eyes' centres)."""
+        return float(self.L[np.r_[LEFT_EYE, RIGHT_EYE], 1].mean())
 
     def eyes(self):
         """(centre, eye width, side, gain) of the image-left and image-right eye (side -1 / +1)."""
@@ -214,6 +236,43 @@ def _brow_lift(f: _Face, v: float) -> list[Primitive]:
     return out
 
 
+def _v_face(f: _Face, v: float) -> list[Primitive]:
+    """The jaw corners in (toward the axis, below the mouth's height) and the chin a little down: a V."""
+    z = SIZES
+    prims = _toward_axis(f, -v, CONTOUR[4:29], z.vface_pull, z.vface_from, z.vface_full, z.vface_radius)
+    ra, rb = SIZES.chin_radii
+    return prims + [Primitive("move", _at(f.L[CHIN]), (ra * f.s, rb * f.s), (0.0, v * z.vface_chin * f.s))]
+
+
+def _cheekbone(f: _Face, v: float) -> list[Primitive]:
+    """The contour at cheekbone height (a band from the eye line down to the nose) moves outward."""
+    z, L, idx = SIZES, f.L, CONTOUR
+    b = L[idx, 1] - f.eye_line
+    lo0, lo1, hi1, hi0 = (x * f.s for x in z.cheek_band)
+    band = _smooth_ramp(b, lo0, lo1) * (1.0 - _smooth_ramp(b, hi1, hi0))
+    m = np.zeros((len(idx), 2))
+    m[:, 0] = v * z.cheek_push * (L[idx, 0] - f.axis) * band
+    return _contour_moves(L, idx, m, z.cheek_radius * f.s)
+
+
+def _forehead(f: _Face, v: float) -> list[Primitive]:
+    """The hairline, `forehead_above` face scales above the brows (the face frame over the forehead), moves up."""
+    z = SIZES
+    top = float(f.L[np.r_[LEFT_BROW_UPPER, RIGHT_BROW_UPPER], 1].mean())
+    c = (f.axis, top - z.forehead_above * f.s)
+    ra, rb = z.forehead_radii
+    return [Primitive("move", c, (ra * f.s, rb * f.s), (0.0, -v * z.forehead_move * f.s))]
+
+
+def _eye_tilt(f: _Face, v: float) -> list[Primitive]:
+    """Each eye's outer corner moves up (v > 0) or down, the inner corner stays: the eye line tilts."""
+    ra, rb = SIZES.tilt_radii
+    out = []
+    for (_, ew, _, g), outer in zip(f.eyes(), (LEFT_OUTER, RIGHT_OUTER)):
+        out.append(Primitive("move", _at(f.L[outer]), (ra * ew, rb * ew), (0.0, -g * v * SIZES.tilt_move * f.s)))
+    return out
+
+
 SHAPE_CHANGES: dict[str, tuple[Callable[[_Face, float], list[Primitive]], str]] = {
     "face_slim": (_face_slim, "cheeks and jaw move toward the face's axis (slimmer); negative = rounder"),
     "jaw_width": (_jaw_width, "jaw corners move outward (wider jaw); negative = narrower, V-shaped"),
@@ -227,6 +286,11 @@ SHAPE_CHANGES: dict[str, tuple[Callable[[_Face, float], list[Primitive]], str]] 
     "mouth_width": (_mouth_width, "mouth corners move outward (wider mouth); negative = narrower"),
     "mouth_open": (_mouth_open, "lips part about the inner lip line (mouth more open); negative = closer"),
     "brow_lift": (_brow_lift, "brows move up, away from the eyes; negative = down"),
+    "v_face": (_v_face, "jaw corners move in and the chin a little down (a V-shaped face); negative = squarer"),
+    "cheekbone": (_cheekbone, "the contour at cheekbone height moves outward (wider cheekbones); negative = "
+                              "narrower"),
+    "forehead": (_forehead, "the hairline above the brows moves up (taller forehead); negative = lower hairline"),
+    "eye_tilt": (_eye_tilt, "outer eye corners move up (a lifted, cat-eye tilt); negative = down"),
 }
 """name -> (builder, what a positive value does). Order = the order primitives are added."""
 
