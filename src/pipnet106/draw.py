@@ -58,14 +58,21 @@ def auto_radius(image: np.ndarray) -> int:
     return max(1, int(round(min(image.shape[:2]) / 220)))
 
 
+VISIBLE_MIN = 0.5
+"""Points whose visibility (`Face.visibility`) is below this are drawn hollow: occluded."""
+
+
 def draw_points(image: np.ndarray, points: np.ndarray, layout: Layout | str | None = None,
                 numbers: bool = False, radius: float | None = None,
-                color: tuple[int, int, int] | None = None, font_scale: float | None = None) -> np.ndarray:
+                color: tuple[int, int, int] | None = None, font_scale: float | None = None,
+                visibility: np.ndarray | None = None) -> np.ndarray:
     """Return a copy of `image` with (N, 2) pixel `points` drawn.
 
     Colours come from the layout's regions (`PALETTE`) unless `color` is given or the point count
     does not match the layout. `numbers` writes each point's index next to it. Non-finite points
-    are skipped. `radius` may be fractional (drawn anti-aliased at sub-pixel precision).
+    are skipped. `radius` may be fractional (drawn anti-aliased at sub-pixel precision). With
+    per-point `visibility`, points below `VISIBLE_MIN` are drawn as rings (hollow): the model thinks
+    something covers them.
     """
     out = np.ascontiguousarray(image).copy()
     if out.ndim == 2:
@@ -82,11 +89,16 @@ def draw_points(image: np.ndarray, points: np.ndarray, layout: Layout | str | No
     font_scale = font_scale if font_scale is not None else max(0.25, min(out.shape[:2]) / 1600)
     thick = max(1, int(round(font_scale * 2)))
     step = int(math.ceil(r))
+    hollow = np.zeros(len(pts), bool) if visibility is None else np.asarray(visibility).reshape(-1) < VISIBLE_MIN
+    ring = max(1, int(round(r / 3)))
     for i, ((x, y), c) in enumerate(zip(pts, colors)):
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
         c = tuple(int(v) for v in c)
-        cv2.circle(out, (_fixed(x), _fixed(y)), r_fixed, c, -1, cv2.LINE_AA, _SHIFT)
+        if hollow[i]:
+            cv2.circle(out, (_fixed(x), _fixed(y)), max(r_fixed, 2 << _SHIFT), c, ring, cv2.LINE_AA, _SHIFT)
+        else:
+            cv2.circle(out, (_fixed(x), _fixed(y)), r_fixed, c, -1, cv2.LINE_AA, _SHIFT)
         if numbers:
             org = (int(round(x)) + step + 1, int(round(y)) - step - 1)
             cv2.putText(out, str(i), org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
@@ -196,5 +208,5 @@ def draw_faces(image: np.ndarray, faces: Sequence, numbers: bool = False) -> np.
         canvas = draw_outline(canvas, pts, f.layout, style.line)
         if style.radius > 0 or numbers:
             canvas = draw_points(canvas, pts, f.layout, numbers=numbers, radius=max(style.radius, 0.5),
-                                 font_scale=style.font * 0.8)
+                                 font_scale=style.font * 0.8, visibility=getattr(f, "visibility", None))
     return canvas

@@ -232,19 +232,23 @@ def polygon_mask(polys: list[np.ndarray], shape: tuple[int, ...], scale: float, 
     return (x0, y0, x1, y1), m
 
 
-VIS_RADIUS = 0.12   # face scales: how far from an occluded point its effects fade
+VIS_RADIUS = 0.12   # face scales: how far from an occluded point its effects fade ...
+VIS_INNER = 0.06    # ... and within how far they are gone entirely (x the point's hidden fraction)
 VIS_HIDDEN = 0.02   # points with visibility above 1 - this count as fully visible
+VIS_WARP_RADIUS = 0.35  # face scales: a warp fades over a wider ring (a steep fade would compress the
+                        # image there and make the fold-over guard shrink the whole face's field)
 
 
-def visible_weight(points: np.ndarray, visibility: np.ndarray | None, scale: float,
-                   box: tuple[int, int, int, int], size: tuple[int, int] | None = None) -> np.ndarray | None:
-    """(h, w) float32 weight in [0, 1] over `box` that fades effects near occluded points, or None.
+def visible_weight_at(points: np.ndarray, visibility: np.ndarray | None, scale: float, xs: np.ndarray,
+                      ys: np.ndarray, radius: float = VIS_RADIUS) -> np.ndarray | None:
+    """(len(ys), len(xs)) float32 weight in [0, 1] on the grid of continuous coordinates xs x ys that
+    fades edits near occluded points, or None.
 
-    1 - max over points of (1 - visibility) x (1 - d^2 / R^2)^2 (R = `VIS_RADIUS` face scales): a
-    point hidden by a hand takes the edit off its neighbourhood (lipstick is not painted on the
-    fingers over the lips). None when the face has no visibility or every point is visible, so the
-    retouch is exactly what it is without visibility. `size` (w, h) samples the box on a coarser
-    grid (an effect working at reduced resolution).
+    1 - max over points of (1 - visibility) x f(d), f = 1 within VIS_INNER face scales of the point,
+    falling smoothly to 0 at `radius` face scales: a point hidden by a hand takes the edit off its
+    neighbourhood (lipstick is not painted on the fingers over the lips; a cheek warp does not drag
+    the hand). None when the face has no visibility or every point is visible, so the retouch is
+    then exactly what it is without visibility.
     """
     if visibility is None:
         return None
@@ -252,16 +256,22 @@ def visible_weight(points: np.ndarray, visibility: np.ndarray | None, scale: flo
     idx = np.nonzero(hidden > VIS_HIDDEN)[0]
     if not len(idx):
         return None
+    lo, hi = VIS_INNER * scale, radius * scale
+    out = np.zeros((len(ys), len(xs)), np.float64)
+    for i in idx:
+        px, py = points[i]
+        d = np.sqrt(((xs - px) ** 2)[None, :] + ((ys - py) ** 2)[:, None])
+        t = np.clip((hi - d) / (hi - lo), 0.0, 1.0)
+        out = np.maximum(out, hidden[i] * t * t * (3 - 2 * t))
+    return (1.0 - out).astype(np.float32)
+
+
+def visible_weight(points: np.ndarray, visibility: np.ndarray | None, scale: float,
+                   box: tuple[int, int, int, int], size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """`visible_weight_at` over a box's pixels (h, w), or sampled on a coarser (w, h) grid `size` (an
+    effect working at reduced resolution)."""
     x0, y0, x1, y1 = box
     w, h = size or (x1 - x0, y1 - y0)
     xs = x0 + (np.arange(w) + 0.5) * ((x1 - x0) / max(w, 1))
     ys = y0 + (np.arange(h) + 0.5) * ((y1 - y0) / max(h, 1))
-    R2 = (VIS_RADIUS * scale) ** 2
-    out = np.zeros((h, w), np.float64)
-    for i in idx:
-        px, py = points[i]
-        dx2 = ((xs - px) ** 2)[None, :]
-        dy2 = ((ys - py) ** 2)[:, None]
-        s2 = (dx2 + dy2) / R2
-        out = np.maximum(out, hidden[i] * np.where(s2 < 1.0, (1.0 - np.minimum(s2, 1.0)) ** 2, 0.0))
-    return (1.0 - out).astype(np.float32)
+    return visible_weight_at(points, visibility, scale, xs, ys)

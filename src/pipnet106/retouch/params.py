@@ -187,26 +187,32 @@ class Adjustments:
 
 
 PRESETS: dict[str, Adjustments] = {
-    "natural": Adjustments(face_slim=0.3, eye_size=0.25, nose_width=-0.2, chin_length=0.1, lip_fullness=0.15),
+    "natural": Adjustments(face_slim=0.3, eye_size=0.25, nose_width=-0.2, chin_length=0.1, lip_fullness=0.15,
+                           skin_tone=0.15, under_eye=0.3, eye_brighten=0.2, teeth_whiten=0.2),
     "strong": Adjustments(face_slim=0.7, jaw_width=-0.3, eye_size=0.6, nose_width=-0.5, chin_length=0.25,
                           lip_fullness=0.3, brow_lift=0.2, smooth_skin=0.5),
     "slim": Adjustments(face_slim=0.6, jaw_width=-0.4, chin_length=0.2),
     "big_eyes": Adjustments(eye_size=0.6, eye_distance=0.1, brow_lift=0.15),
     "makeup": Adjustments(smooth_skin=0.4, lipstick=NAMED_COLORS["rose"], lipstick_amount=0.5, blush=0.3),
     "glam": Adjustments(face_slim=0.4, eye_size=0.35, nose_width=-0.3, chin_length=0.1, lip_fullness=0.2,
-                        smooth_skin=0.5, lipstick=NAMED_COLORS["red"], lipstick_amount=0.6, blush=0.3),
+                        v_face=0.2, eye_tilt=0.2, smooth_skin=0.5, lipstick=NAMED_COLORS["red"], lipstick_amount=0.6,
+                        blush=0.3, eyeliner=0.8, eyeshadow=0.5, brow_tint=0.3, eye_brighten=0.3, teeth_whiten=0.4,
+                        under_eye=0.4),
+    "fresh": Adjustments(skin_tone=0.3, under_eye=0.5, eye_brighten=0.3, teeth_whiten=0.4, blush=0.15),
 }
 
 
 # What each preset is for (`retouch --list`, the README's preset table; how far each moves a face is
 # measured by `warp.template_shift`).
 PRESET_USES: dict[str, str] = {
-    "natural": "the lightest touch on every feature: seen side by side, not at a glance",
+    "natural": "the lightest touch on every feature, a little brighter skin, eyes and teeth: seen side by side, "
+               "not at a glance",
     "strong": "every feature and the skin at once: an obvious beauty-filter look",
     "slim": "face shape only (cheeks, V-shaped jaw, chin): the largest contour move",
     "big_eyes": "eyes only: larger, a little further apart, brows up",
     "makeup": "no shape change: smoothed skin, rose lipstick, blush",
-    "glam": "moderate shape with full makeup (red lipstick)",
+    "glam": "moderate shape (V-face, lifted eyes) with full makeup: red lipstick, eyeliner, eyeshadow",
+    "fresh": "colour only, no shape change: lighter, rosier skin, softer under-eyes, brighter eyes and teeth",
 }
 
 

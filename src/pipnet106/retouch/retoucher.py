@@ -124,7 +124,8 @@ def retouch_report(image: np.ndarray, faces: Sequence, adjustments: Adjustments,
     for _, face, pts, frame, adj, rep in plans:
         if rep.weight <= 0 or not adj.has_shape:
             continue
-        fld: FaceField | None = face_field(pts, adj, out.shape, frame=frame)
+        fld: FaceField | None = face_field(pts, adj, out.shape, frame=frame,
+                                           visibility=getattr(face, "visibility", None))
         if fld is None:
             continue
         clean = all(_disjoint(fld.roi, t) for t in touched)

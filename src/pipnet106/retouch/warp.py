@@ -11,16 +11,28 @@ import numpy as np
 from ..shape.field import FaceField, apply_field, field_from_primitives  # noqa: F401  (apply_field: the retouch's)
 from ..shape.frame import FaceFrame, face_frame, face_points
 from ..shape.primitives import shape_primitives
+from .masks import VIS_WARP_RADIUS, visible_weight_at
 from .params import Adjustments
 
 
-def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame | None = None) -> FaceField | None:
-    """The fused coarse displacement field of one face, or None when nothing moves."""
+def face_field(face, adj: Adjustments, shape: tuple[int, ...], frame: FaceFrame | None = None,
+               visibility=None) -> FaceField | None:
+    """The fused coarse displacement field of one face, or None when nothing moves.
+
+    With per-point `visibility` (default: the face's own `visibility`, when it has one) the field
+    fades near occluded points (`masks.visible_weight_at`, over VIS_WARP_RADIUS): a hand over the
+    cheek is not dragged.
+    """
     pts, _ = face_points(face)
     frame = frame or face_frame(face)
     if frame.weight <= 0:
         return None
-    return field_from_primitives(shape_primitives(pts, frame, adj), frame, shape)
+    fld = field_from_primitives(shape_primitives(pts, frame, adj), frame, shape)
+    vis = getattr(face, "visibility", None) if visibility is None else visibility
+    if fld is None or vis is None:
+        return fld
+    w = visible_weight_at(pts, vis, frame.scale, *fld.sample_points(), radius=VIS_WARP_RADIUS)
+    return fld if w is None else fld.faded(w)
 
 
 def template_shift(adj: Adjustments, face_width: float = 180.0) -> float:

@@ -183,6 +183,22 @@ class FaceField:
             x = x - np.stack([(e * r[:, 0] - b * r[:, 1]) / det, (a * r[:, 1] - c * r[:, 0]) / det], axis=1)
         return x.reshape(np.shape(pts))
 
+    def faded(self, weight: np.ndarray) -> "FaceField | None":
+        """The field times a per-sample weight in [0, 1] ((rows, cols), e.g. near occluded points),
+        shrunk again if needed to stay free of fold-over; None when nothing moves any more. The
+        region stays the same (it can only have grown too large)."""
+        d = self.d * np.asarray(weight, np.float32)[..., None]
+        factor = _safe_factor(d, self.step)
+        d = (d * factor).astype(np.float32)
+        if not _moving(d).any():
+            return None
+        return FaceField(self.x0, self.y0, self.step, d, self.roi, self.scale, self.factor * factor)
+
+    def sample_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous image coordinates (xs, ys) of the grid's samples."""
+        xs, ys = self._sample_xy()
+        return xs + 0.5, ys + 0.5
+
     def max_displacement(self) -> float:
         return float(np.sqrt((self.d ** 2).sum(-1)).max()) if self.d.size else 0.0
 
