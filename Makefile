@@ -8,8 +8,9 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 FULL_STAMP    := $(VENV)/.installed
 MIN_VENV      := .venv-min
 MIN_STAMP     := $(MIN_VENV)/.installed
+DOCS_STAMP    := $(VENV)/.installed-docs
 
-.PHONY: install demo test test-min test-web bench clean-venv teacher-env starter
+.PHONY: install demo test test-min test-web docs bench clean-venv teacher-env starter
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,15 @@ test-web: $(RUNTIME_STAMP)
 	@if [ ! -x "$(CHROMIUM)" ]; then echo "test-web: SKIP: no Chromium at $(CHROMIUM) (apt-get install -y chromium)"; \
 	elif ! command -v npm >/dev/null; then echo "test-web: SKIP: no npm (apt-get install -y npm)"; \
 	else cd web && npm ci --no-audit --no-fund && node scripts/test-web.mjs --python ../$(BIN)/python --chromium "$(CHROMIUM)"; fi
+
+# The documentation site (mkdocs.yml, docs/): the docs extra into .venv, then a strict build into
+# site/ (a broken link, a missing page or a page left out of the nav fails it).
+$(DOCS_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -c constraints.txt -e ".[docs]"
+	touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/prepare.py
