@@ -1,6 +1,6 @@
 """Small contracts of the command line (issue 23, items 1 and 6): a GPU that is not there, a mistyped
 flag, negative numbers, an image without faces, `prepare --quiet` and the prediction filters, and
-the README's names for the samples of extra faces."""
+the docs' names for the samples of extra faces (docs/training.md)."""
 from __future__ import annotations
 
 import json
@@ -189,16 +189,40 @@ def test_prepare_filters_need_predictions(predictions, tmp_path, capsys):
         prepare(predictions, tmp_path / "o", min_conf=1.5)
 
 
-# ---------------------------------------------------------------- README: names of extra faces
+# ---------------------------------------------------------------- docs: names of extra faces
 
-def test_readme_names_the_crops_of_extra_faces_as_prepare_writes_them(predictions, tmp_path):
-    """The README said `<stem>_face1`; the crops are `<stem>__2.jpg`, `<stem>__3.jpg`, ..."""
+def test_docs_name_the_crops_of_extra_faces_as_prepare_writes_them(predictions, tmp_path):
+    """The README said `<stem>_face1`; the crops are `<stem>__2.jpg`, `<stem>__3.jpg`, ... (the text now
+    lives in docs/training.md, "Predictions back into training")."""
     out = tmp_path / "data"
     _prepare(predictions, out, "--quiet")
     assert sorted(p.name for p in (out / "images").iterdir()) == ["photo.jpg", "photo__2.jpg", "photo__3.jpg"]
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Batch prediction"):]
-    section = section[:section.index("\n## ")]
+    page = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    section = page[page.index("## Predictions back into training"):]
+    end = section.find("\n## ")
+    section = section if end < 0 else section[:end]
     text = " ".join(section.split())
     files = text[text.index("every face becomes a sample"):text.index("`--train-list`")]
     assert "`images/<stem>.jpg`, `images/<stem>__2.jpg`" in files and "_face1" not in files
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("command", ["eval", "train"])
+def test_eval_and_train_name_a_missing_gpu_in_one_line(tmp_path, capsys, monkeypatch, command):
+    """`eval --device cuda` and `train --set device=cuda` on a machine without a GPU ended in a
+    traceback from inside torch; now the same one line as `predict`."""
+    import torch
+
+    from pipnet106.synth.faces import generate_dataset
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    generate_dataset(tmp_path / "raw", 6, seed=0)
+    assert main(["prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "prep"), "--size", "64", "--quiet"]) == 0
+    capsys.readouterr()
+    if command == "eval":
+        args = ["eval", "--weights", str(STARTER_PT), "--data", str(tmp_path / "prep"), "--device", "cuda"]
+    else:
+        args = ["train", "--data", str(tmp_path / "prep"), "--out", str(tmp_path / "run"), "--set", "device=cuda",
+                "--set", "input_size=64", "--set", "epochs=1"]
+    line = _one_line(args, capsys, rc=2)
+    assert line.startswith("pipnet106: error: --device cuda: PyTorch finds no CUDA GPU"), line

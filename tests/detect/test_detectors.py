@@ -351,7 +351,7 @@ def test_bad_boxes_files_give_one_line_errors(tmp_path, content, message):
 
 
 def test_verified_photo_boxes_fixture_is_consistent():
-    """The boxes the small-face benchmark scores against (photos stay in ../shared): counts as in the README."""
+    """The boxes the small-face benchmark scores against (photos stay in ../shared): counts as in docs/detection.md."""
     data = json.loads((FIX / "photo_faces.json").read_text())
     photos = data["photos"]
     assert len(photos) == 24 and "MIT" in data["about"]

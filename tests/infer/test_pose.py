@@ -65,7 +65,7 @@ def test_reliability_rule_names_each_reason():
     assert not reliability(conf, None, 15.0)[0] and reliability(conf, None, 40.0)[0]
     lax = ReliabilityRule(min_conf=0.2, max_yaw=90, max_pitch=90, min_size=0)
     assert reliability(np.full(106, 0.3), Pose(-60, 40, 0), 20.0, lax)[0]
-    assert DEFAULT_RULE.min_conf == 0.5  # documented in the README
+    assert DEFAULT_RULE.min_conf == 0.5  # documented in docs/prediction.md
     assert Pose(1.234, -2.0, 3.06).to_dict() == {"yaw": 1.2, "pitch": -2.0, "roll": 3.1}
 
 
