@@ -1,8 +1,12 @@
-"""onnxruntime sessions made one way for every network the package runs (landmarks, BlazeFace).
+"""Where networks run: onnxruntime sessions made one way for every network the package runs
+(landmarks, BlazeFace), and the check of a PyTorch device asked for by name.
 
-Imported only where a session is built, so `import pipnet106` needs no onnxruntime.
+Imported only where a session is built or a device chosen, so `import pipnet106` needs neither
+onnxruntime nor torch.
 """
 from __future__ import annotations
+
+from .errors import UserError
 
 
 ORT_CONFIG = {"session.force_spinning_stop": "1"}
@@ -32,3 +36,25 @@ def ort_session_options(threads: int | None = None):
     for key, value in ORT_CONFIG.items():
         so.add_session_config_entry(key, value)
     return so
+
+
+def require_device(name: str) -> None:
+    """`UserError` unless PyTorch can use device `name` here (a GPU asked for on a machine without
+    one used to end in a traceback from deep inside torch). Without torch installed there is
+    nothing to check: loading a checkpoint then says torch is needed."""
+    if name == "cpu":
+        return
+    try:
+        import torch
+    except ModuleNotFoundError:
+        return
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: PyTorch finds no CUDA GPU on this machine "
+                            f"(torch {torch.__version__}); use --device cpu")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                            f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    elif name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps: PyTorch finds no Apple GPU (MPS) on this machine; use --device cpu")

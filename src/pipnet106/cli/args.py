@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..errors import UserError
 
 
 def int_at_least(low: int):
@@ -47,27 +46,4 @@ def device_name(text: str) -> str:
     if re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
         return text
     raise argparse.ArgumentTypeError(f"unknown device {text!r}; use {DEVICES}")
-
-
-def require_device(name: str) -> None:
-    """`UserError` unless PyTorch can use device `name` here (a GPU asked for on a machine without
-    one used to end in a traceback from deep inside torch). Without torch installed there is
-    nothing to check: loading a checkpoint then says torch is needed."""
-    if name == "cpu":
-        return
-    try:
-        import torch
-    except ModuleNotFoundError:
-        return
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: PyTorch finds no CUDA GPU on this machine "
-                            f"(torch {torch.__version__}); use --device cpu")
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s) "
-                            f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
-    elif name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UserError("--device mps: PyTorch finds no Apple GPU (MPS) on this machine; use --device cpu")
-
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..train.evaluate import evaluate, format_report
+from ..runtime import require_device
 from .args import int_at_least
 
 
@@ -47,6 +48,7 @@ def default_out(weights: str, split: str) -> Path:
 
 
 def run(args) -> int:
+    require_device(args.device)
     out = args.out or str(default_out(args.weights, args.split))
     rep = evaluate(args.weights, args.data, split=args.split, norm=args.norm, threshold=args.threshold, flip=args.flip,
                    out=out, worst=args.worst, batch_size=args.batch_size, device=args.device)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import device_name, float_in, int_at_least, require_device
+from ..runtime import require_device
+from .args import device_name, float_in, int_at_least
 from ..draw import draw_faces
 from ..errors import UserError
 from ..infer.landmarker import Landmarker

@@ -49,6 +49,7 @@ from ..data.parts import make_dataset, part_meanface
 from ..layout import part_spec
 from ..models.decode import Decoder
 from ..errors import UserError
+from ..runtime import require_device
 from .evaluate import nme, predict_loader
 from ..fileio import atomic_torch_save, atomic_write_text
 from ..layout import Layout, get_layout
@@ -627,6 +628,7 @@ def start_processes(device_name: str) -> tuple[torch.device, bool, int]:
 
 def pick_device(name: str) -> torch.device:
     if name != "auto":
+        require_device(name)   # a GPU that is not there: one line, not a traceback from inside torch
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
