@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
     p.add_argument("--draw", action="store_true", help="also write annotated images / video")
     p.add_argument("--numbers", action="store_true", help="draw point indices on annotated images")
-    p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
+    p.add_argument("--detector", default="default", help="face detector backend (see docs/detection.md); ignored with --boxes")
     p.add_argument("--boxes", default=None,
                    help="JSON file of face boxes per image instead of a detector (for a video: the boxes of its "
                         "first frame, which start the tracks)")
@@ -43,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--min-face-size", type=float_in(0.0), default=0.0,
                    help="smallest face to look for and keep, in pixels (default 0: the detector's own, for "
                         "blazeface 24 px up to 1.44 megapixels and 2%% of sqrt(width*height) above, 70 px on a "
-                        "12-megapixel photo); smaller finds more faces in crowds and costs more time (see README)")
+                        "12-megapixel photo); smaller finds more faces in crowds and costs more time (see docs/detection.md)")
     p.add_argument("--person-view", action="store_true",
                    help="name left/right from the subject's point of view: adds a 'regions' table "
                         "(name -> point indices) with 'view': 'person' to each JSON record")

@@ -60,7 +60,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
     # the predict command's model options
     p.add_argument("--weights", default=None, help="checkpoint (.pt) or ONNX export (.onnx); default: starter model")
-    p.add_argument("--detector", default="default", help="face detector backend (see README); ignored with --boxes")
+    p.add_argument("--detector", default="default", help="face detector backend (see docs/detection.md); ignored with --boxes")
     p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
     # checked as predict checks them: a bad value is one line naming its flag
     p.add_argument("--refine", type=int_at_least(0), default=1, help="extra landmark passes (default 1)")
