@@ -5,6 +5,9 @@ image width (3:4), resized to 480/960/1920/3840 px wide. For each size: detectio
 landmarks (from the detector's boxes), and apply time of
  - shape: the 'natural' preset (five shape adjustments, one fused field, one remap);
  - shape + lipstick + skin smoothing;
+ - colour: every colour effect at once, no shape (skin smoothing, skin tone, blush, lipstick,
+   teeth, eye brightening, under-eye, eyeliner, eyeshadow, brow tint, lens: issue 20's target is
+   <= 30 ms at 1920 px on 2 threads) and beauty: the eight effects of issue 20 alone;
  - peer: the same five adjustments done the way per-effect tools do it, one full-image
    remap per adjustment in sequence (our own fields, so the comparison isolates the
    fused-field design); ratio = peer / shape;
@@ -32,7 +35,11 @@ import numpy as np  # noqa: E402
 from pipnet106.fileio import atomic_write_json  # noqa: E402
 from pipnet106.infer.landmarker import STARTER_ONNX, Landmarker  # noqa: E402
 from pipnet106.retouch import PRESETS, Adjustments, retouch  # noqa: E402
-from pipnet106.retouch.warp import face_field
+from pipnet106.retouch.warp import face_field  # noqa: E402
+
+BEAUTY_ONLY = Adjustments(skin_tone=0.3, teeth_whiten=0.5, eye_brighten=0.4, under_eye=0.5, eyeliner=0.7,
+                          eyeshadow=0.5, brow_tint=0.4, lens=0.6)
+COLOUR = BEAUTY_ONLY.updated(smooth_skin=0.5, blush=0.3, lipstick=(190, 30, 45), lipstick_amount=0.6)
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = ROOT / "src" / "pipnet106" / "assets" / "demo" / "group4.jpg"
@@ -89,6 +96,9 @@ def peer(image: np.ndarray, faces, adj: Adjustments) -> np.ndarray:
     return out
 
 
+BEAUTY = ("skin_tone", "teeth_whiten", "eye_brighten", "under_eye", "eyeliner", "eyeshadow", "brow_tint", "lens")
+
+
 def measure(lm, img, boxes, faces, shape, full, reps: int) -> dict:
     calib = getattr(lm.detector, "landmark_box", None)
     jobs = {"detect": lambda: lm.detect(img),
@@ -96,6 +106,8 @@ def measure(lm, img, boxes, faces, shape, full, reps: int) -> dict:
             "copy": lambda: img.copy(),
             "shape": lambda: retouch(img, faces, shape),
             "shape_makeup": lambda: retouch(img, faces, full),
+            "colour": lambda: retouch(img, faces, COLOUR),
+            "beauty": lambda: retouch(img, faces, BEAUTY_ONLY),
             "peer": lambda: peer(img, faces, shape)}
     row = {}
     for k, fn in jobs.items():
@@ -142,12 +154,13 @@ def main() -> None:
           f"{load0[0]:.1f} -> {load1[0]:.1f} on {os.cpu_count()} CPUs\n")
     print("wall ms (CPU ms of the process, all threads)\n")
     print("| image | faces | face px | detect | landmarks | apply: shape (5 adj.) | + lipstick + smoothing "
-          "| peer: one remap per adjustment | peer / ours (wall, CPU) | copy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| all 11 colour effects | the 8 new colour effects | peer: one remap per adjustment "
+          "| peer / ours (wall, CPU) | copy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     f = lambda r, k: f"{r[k + '_ms']:.1f} ({r[k + '_cpu_ms']:.1f})"
     for r in rows:
         print(f"| {r['image']} | {r['faces']} | {r['face_px']:.0f} | {f(r, 'detect')} | {f(r, 'landmarks')} | "
-              f"{f(r, 'shape')} | {f(r, 'shape_makeup')} | {f(r, 'peer')} | "
+              f"{f(r, 'shape')} | {f(r, 'shape_makeup')} | {f(r, 'colour')} | {f(r, 'beauty')} | {f(r, 'peer')} | "
               f"{r['peer_ms'] / r['shape_ms']:.1f}x, {r['peer_cpu_ms'] / max(r['shape_cpu_ms'], 1e-3):.1f}x | {f(r, 'copy')} |")
     atomic_write_json(a.out, {"threads": a.threads, "repeats": a.repeats, "loadavg_before": load0,
                               "loadavg_after": load1, "cpus": os.cpu_count(), "rows": rows})

@@ -142,8 +142,10 @@ def _weighted(m: np.ndarray, box, points, vis, scale) -> np.ndarray:
 
 def teeth_whiten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, vis=None) -> None:
     """Teeth lighter and less yellow: inside the inner lip line only, bright low-chroma pixels only."""
+    if amount <= 0:
+        return
     box, m = teeth_mask(points, frame, out.shape)
-    if not m.size or amount <= 0:
+    if not m.size:
         return
     x0, y0, x1, y1 = box
     lab = _lab(out[y0:y1, x0:x1])
@@ -157,8 +159,10 @@ def teeth_whiten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: 
 
 def eye_brighten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, vis=None) -> None:
     """Sclera and iris lighter (the pupil kept black), the sclera's redness reduced; inside the rings only."""
+    if amount <= 0:
+        return
     box, m = eye_mask(points, frame, out.shape)
-    if not m.size or amount <= 0:
+    if not m.size:
         return
     x0, y0, x1, y1 = box
     lab = _lab(out[y0:y1, x0:x1])
@@ -262,8 +266,10 @@ def eyeshadow(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: flo
 def brow_tint(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, rgb: tuple[int, int, int],
               vis=None) -> None:
     """Brows recoloured toward `rgb`, their lightness texture kept (`makeup._recolor`)."""
+    if amount <= 0:
+        return
     box, m = region_mask(points, "brows", out.shape, frame=frame)
-    if not m.size or amount <= 0:
+    if not m.size:
         return
     x0, y0, x1, y1 = box
     target = _recolor(out[y0:y1, x0:x1], rgb, m, BROW_LIGHTNESS)
@@ -288,8 +294,10 @@ def lens_disc(points: np.ndarray, box: tuple[int, int, int, int], shape: tuple[i
 def lens(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, rgb: tuple[int, int, int],
          vis=None) -> None:
     """Coloured lenses: the iris (a disc at the pupil point, clipped by the eye ring) toward `rgb`."""
+    if amount <= 0:
+        return
     box, m = lens_mask(points, frame, out.shape)
-    if not m.size or amount <= 0:
+    if not m.size:
         return
     x0, y0, x1, y1 = box
     region = out[y0:y1, x0:x1]
