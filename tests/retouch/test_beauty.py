@@ -73,7 +73,7 @@ def _delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_outside_its_mask_byte_identical(face, name):
     """Where the effect's mask is 0 the pixel is byte-identical; the effect changes something, and
     only inside its mask's box (skin tone: only inside the face outline: hair and background stay)."""
-    img, pts, regions, fr = face
+    img, pts, _, fr = face
     for amount in (0.5, 1.0):
         out = retouch(img, [pts], Adjustments(**{name: amount}))
         changed = np.any(out != img, axis=2)
@@ -182,7 +182,7 @@ def _beyond_face(regions: dict) -> np.ndarray:
 
 def _background(regions: dict) -> np.ndarray:
     painted = np.zeros_like(regions["skin"])
-    for name, m in regions.items():
+    for m in regions.values():
         painted |= m
     return ~painted
 
@@ -231,7 +231,7 @@ def test_eyeshadow_on_the_lids_soft_not_in_eyes_or_brows(face):
 def test_brow_tint_recolours_brows_only(face):
     """brow_tint 1: where the brow mask is > 0.7, >= 0.5 x BROW_OPACITY (0.7) of the (a*, b*) distance to
     the brow colour is closed; the eyes: Delta E < 0.5."""
-    img, pts, regions, fr = face
+    img, pts, regions, _ = face
     rgb = (40, 40, 40)                                  # a grey-black: far from the painted brown's chroma
     out = retouch(img, [pts], Adjustments(brow_tint=1.0, brow_color=rgb))
     m = _full(*region_mask(pts, "brows", img.shape), img.shape)

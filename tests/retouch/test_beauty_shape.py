@@ -96,7 +96,7 @@ def test_forehead_moves_the_hairline_not_the_brows(photos):
     re-detected brows move by less than 0.01 face scales (the change stops above them)."""
     img, pts, _ = painted_face(shape=(560, 400), top=140)
     fr = face_frame(pts)
-    x = int(round(pts[:, 0].mean()))
+    x = round(float(pts[:, 0].mean()))
     row0 = _hairline_row(img, x)
     for value, sign in ((0.8, -1), (-0.8, 1)):
         moved = (_hairline_row(retouch(img, [pts], forehead=value), x) - row0) / fr.scale

@@ -77,7 +77,7 @@ def test_lens_and_eye_makeup_skip_a_hidden_eye(face):
     """The left eye's points hidden (hair over it): its sclera, iris and pupil are untouched by lens,
     eyeliner and eye_brighten, alone and together; alone, each gives the right eye exactly what it
     gives without visibility (together the lens's lightness target, a mean over both eyes, differs)."""
-    img, pts, regions, fr = face
+    img, pts, regions, _ = face
     vis = np.ones(106)
     vis[np.r_[LEFT_EYE, PUPILS[0]]] = 0.0
     left = regions["left_eye"] | regions["left_iris"] | regions["left_pupil"]
@@ -98,7 +98,7 @@ def test_warp_fades_at_occluded_contour_points(face):
     those points is under 10% of its size without visibility; on the other cheek (beyond VIS_WARP_RADIUS)
     it is unchanged; no
     fold-over (the shrunk field is checked again)."""
-    img, pts, _, fr = face
+    img, pts, _, _ = face
     left = CONTOUR[3:12]
     vis = np.ones(106)
     vis[left] = 0.0

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..layout import LAPA106
+from ..shape.primitives import smooth_ramp
 from ..shape.frame import (LEFT_BROW, LEFT_EYE, LEFT_INNER, LEFT_OUTER, MOUTH_INNER, RIGHT_BROW, RIGHT_EYE,
                            RIGHT_INNER, RIGHT_OUTER, FaceFrame)
 from .makeup import _blend, _recolor
@@ -92,11 +93,6 @@ def lower_lid(points: np.ndarray, ring: np.ndarray, outer: int) -> np.ndarray:
     return points[idx if idx[0] == outer else idx[::-1]]
 
 
-def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
-
-
 def _lab(bgr_u8: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr_u8.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2Lab)
 
@@ -150,7 +146,7 @@ def teeth_whiten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: 
     x0, y0, x1, y1 = box
     lab = _lab(out[y0:y1, x0:x1])
     chroma = np.hypot(lab[..., 1], lab[..., 2])
-    w = _ramp(lab[..., 0], *TEETH_L) * (1.0 - _ramp(chroma, *TEETH_C))
+    w = smooth_ramp(lab[..., 0], *TEETH_L) * (1.0 - smooth_ramp(chroma, *TEETH_C))
     lab[..., 0] += TEETH_LIGHT
     lab[..., 1:] *= 1.0 - TEETH_DECHROMA
     m = _weighted(m, box, points, vis, frame.scale)
@@ -167,8 +163,8 @@ def eye_brighten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: 
     x0, y0, x1, y1 = box
     lab = _lab(out[y0:y1, x0:x1])
     chroma = np.hypot(lab[..., 1], lab[..., 2])
-    sclera = _ramp(lab[..., 0], *SCLERA_L) * (1.0 - _ramp(chroma, *SCLERA_C))
-    lab[..., 0] += EYE_LIGHT * _ramp(lab[..., 0], *EYE_DARK)
+    sclera = smooth_ramp(lab[..., 0], *SCLERA_L) * (1.0 - smooth_ramp(chroma, *SCLERA_C))
+    lab[..., 0] += EYE_LIGHT * smooth_ramp(lab[..., 0], *EYE_DARK)
     lab[..., 1:] *= (1.0 - SCLERA_WHITEN * sclera)[..., None]
     m = _weighted(m, box, points, vis, frame.scale)
     _blend(out, box, _bgr(lab), m * float(amount))
@@ -187,7 +183,7 @@ def under_eye_crescent(points: np.ndarray, frame: FaceFrame, ring: np.ndarray, o
 def cheek_tone(img: np.ndarray, centre: np.ndarray, frame: FaceFrame) -> np.ndarray | None:
     """Median Lab of a small patch UNDER_CHEEK face scales below an eye's centre (None off the image)."""
     c = centre + frame.v * UNDER_CHEEK * frame.scale
-    r = max(1, int(round(0.05 * frame.scale)))
+    r = max(1, round(0.05 * frame.scale))
     x, y = int(c[0]), int(c[1])
     patch = img[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]
     if patch.size == 0:
@@ -286,7 +282,7 @@ def lens_disc(points: np.ndarray, box: tuple[int, int, int, int], shape: tuple[i
     for _, outer, inner, pupil, _ in EYES:
         r = LENS_RADIUS * float(np.hypot(*(points[outer] - points[inner])))
         d = np.hypot(X - points[pupil, 0], Y - points[pupil, 1])
-        one = (1.0 - _ramp(d, (1.0 - LENS_EDGE) * r, r)) * _ramp(d, LENS_PUPIL[0] * r, LENS_PUPIL[1] * r)
+        one = (1.0 - smooth_ramp(d, (1.0 - LENS_EDGE) * r, r)) * smooth_ramp(d, LENS_PUPIL[0] * r, LENS_PUPIL[1] * r)
         disc = np.maximum(disc, one.astype(np.float32))
     return disc
 
@@ -302,7 +298,7 @@ def lens(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, r
     x0, y0, x1, y1 = box
     region = out[y0:y1, x0:x1]
     light = _lab(region)[..., 0]
-    m = m * (1.0 - _ramp(light, *LENS_SCLERA_L)) * _ramp(light, *LENS_BLACK_L)
+    m = m * (1.0 - smooth_ramp(light, *LENS_SCLERA_L)) * smooth_ramp(light, *LENS_BLACK_L)
     target = _recolor(region, rgb, m, LENS_LIGHTNESS)
     m = _weighted(m, box, points, vis, frame.scale)
     _blend(out, box, target, m * (LENS_OPACITY * float(amount)))

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
+from ..shape.primitives import smooth_ramp
 from ..shape.frame import (CONTOUR, LEFT_BROW_UPPER, RIGHT_BROW_UPPER, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGHT_BROW, RIGHT_EYE, FaceFrame,
                     face_frame, face_points)
 
@@ -261,8 +262,7 @@ def visible_weight_at(points: np.ndarray, visibility: np.ndarray | None, scale: 
     for i in idx:
         px, py = points[i]
         d = np.sqrt(((xs - px) ** 2)[None, :] + ((ys - py) ** 2)[:, None])
-        t = np.clip((hi - d) / (hi - lo), 0.0, 1.0)
-        out = np.maximum(out, hidden[i] * t * t * (3 - 2 * t))
+        out = np.maximum(out, hidden[i] * (1.0 - smooth_ramp(d, lo, hi)))
     return (1.0 - out).astype(np.float32)
 
 

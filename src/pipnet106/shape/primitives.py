@@ -91,7 +91,8 @@ class Sizes:
 SIZES = Sizes()
 
 
-def _smooth_ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def smooth_ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below lo, 1 above hi, smoothstep in between (zero slope at both ends: no visible seam)."""
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -148,7 +149,7 @@ class _Face:
 def _toward_axis(f: _Face, v: float, idx: np.ndarray, amount: float, lo: float, hi: float, radius: float):
     L, s = f.L, f.s
     m = np.zeros((len(idx), 2))
-    m[:, 0] = v * amount * (L[idx, 0] - f.axis) * _smooth_ramp(L[idx, 1], lo * s, hi * s)
+    m[:, 0] = v * amount * (L[idx, 0] - f.axis) * smooth_ramp(L[idx, 1], lo * s, hi * s)
     return _contour_moves(L, idx, m, radius * s)
 
 
@@ -249,7 +250,7 @@ def _cheekbone(f: _Face, v: float) -> list[Primitive]:
     z, L, idx = SIZES, f.L, CONTOUR
     b = L[idx, 1] - f.eye_line
     lo0, lo1, hi1, hi0 = (x * f.s for x in z.cheek_band)
-    band = _smooth_ramp(b, lo0, lo1) * (1.0 - _smooth_ramp(b, hi1, hi0))
+    band = smooth_ramp(b, lo0, lo1) * (1.0 - smooth_ramp(b, hi1, hi0))
     m = np.zeros((len(idx), 2))
     m[:, 0] = v * z.cheek_push * (L[idx, 0] - f.axis) * band
     return _contour_moves(L, idx, m, z.cheek_radius * f.s)
