@@ -120,6 +120,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--widths", default="480,960,1920,3840", help="portrait widths, comma-separated")
+    ap.add_argument("--no-group", action="store_true", help="skip the group photo rows")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "retouch_speed.json"))
     a = ap.parse_args()
     cv2.setNumThreads(a.threads)
@@ -128,7 +130,7 @@ def main() -> None:
     shape = PRESETS["natural"]
     full = shape.updated(lipstick=(190, 30, 45), lipstick_amount=0.6, smooth_skin=0.5)
     rows = []
-    for width in (480, 960, 1920, 3840):
+    for width in (int(w) for w in a.widths.split(",")):
         img = portrait(width, lm)
         reps = a.repeats if width <= 1920 else max(3, a.repeats // 2)
         # the portrait's own face only (largest first): a neighbour cut by the crop's edge is not it
@@ -140,7 +142,7 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     group = cv2.imread(str(GROUP))
-    for k in (1, 2):
+    for k in () if a.no_group else (1, 2):
         img = group if k == 1 else cv2.resize(group, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
         faces = lm.predict(img)
         boxes, _ = lm.detect(img)
