@@ -38,6 +38,9 @@ VISIBILITY_OUTPUT = "visibility"
 trained with `visibility: true`)."""
 REQUIRED_META = ("layout", "num_points", "input_size", "input_format", "grayscale", "crop_enlarge")
 """Metadata keys without which an ONNX file cannot be run correctly."""
+MOBILE_FORMATS = {"ncnn": "pipnet106-ncnn", "tflite": "pipnet106-tflite", "coreml": "pipnet106-coreml"}
+"""`format` metadata of the phone runtimes' files (`deploy.mobile`), read by `infer.mobile_backends`;
+the other keys are the ONNX export's."""
 
 # ---- model zoo names (checked by config validation without importing torch)
 BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v2_s8", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",

@@ -33,6 +33,8 @@ from ..fileio import atomic_write_bytes
 DEFAULT_OPSET = 17
 """Opset 17 (ONNX 1.12, 2022): read by every maintained runtime (onnxruntime >= 1.12, OpenCV DNN,
 TensorRT 8.5+, ncnn/MNN converters) and enough for every op the graph uses."""
+EXPORT_FORMATS = ("onnx", "ncnn", "tflite", "coreml")
+"""`pipnet106 export --format`: ONNX here, the phone runtimes in `deploy.mobile`."""
 MAP_NAMES = ("score", "offset_x", "offset_y", "nb_x", "nb_y")
 """The network's raw maps: extra outputs of the graph used for the parity check only (not in the file)."""
 PARITY_TOL = 1e-4
@@ -224,11 +226,7 @@ def check_parity(module: InferenceModule, x: torch.Tensor, ort_outputs: list[np.
             raise ValueError(f"onnxruntime output shapes {[o.shape for o in ort_outputs]} differ from PyTorch")
         dmap = max(float(np.abs(o - t.numpy()).max()) for o, t in zip(omaps, maps))
         rp, rc = (t.numpy() for t in module.decoder(*(torch.from_numpy(o) for o in omaps)))
-        top2 = torch.topk(maps[0].flatten(2).double(), 2, dim=2).values.numpy()   # (B, N, 2)
-    tied = (top2[..., 0] - top2[..., 1]) <= 2 * dmap + 1e-6                        # (B, N)
-    dec = module.decoder
-    voters = tied[:, dec.idx.numpy()] & (dec.mask.numpy() > 0)                    # (B, N, R)
-    steady = ~(tied | voters.any(axis=2))
+        steady = module.decoder.steady(maps[0], 2 * dmap + 1e-6).numpy()          # (B, N)
     dp = float(np.abs(op - rp).max())
     if steady.any():
         dp = max(dp, float(np.abs(op - tp)[steady].max()))

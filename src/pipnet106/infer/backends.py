@@ -1,4 +1,5 @@
-"""Landmark backends: one interface over a PyTorch checkpoint and an ONNX export.
+"""Landmark backends: one interface over a PyTorch checkpoint and an ONNX export (and, in
+`mobile_backends`, the ncnn and LiteRT exports).
 
 Both take BGR uint8 face crops (B, S, S, 3), exactly what `crop.CropTransform.apply`
 gives, and return points (B, N, 2) normalized to the crop plus confidences (B, N).
@@ -6,7 +7,8 @@ Preprocessing and decoding are inside the model in both cases (`models.inference
 so the two agree to float rounding.
 
 This module imports without torch: `OnnxBackend` needs only numpy and onnxruntime,
-torch is imported inside `TorchBackend` alone.
+torch is imported inside `TorchBackend` alone. The interface and the metadata reader that
+every backend shares are in `backend_base`.
 """
 from __future__ import annotations
 
@@ -15,69 +17,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..constants import INPUT_FORMATS, ONNX_FORMAT, ONNX_VERSION, OUTPUT_NAMES, REQUIRED_META, VISIBILITY_OUTPUT
+from ..constants import ONNX_FORMAT, OUTPUT_NAMES, VISIBILITY_OUTPUT
 from ..errors import UserError
 from ..runtime import ort_session_options
-from ..layout import Layout, get_layout
+from ..layout import Layout
+from .backend_base import Backend, _check_layout, apply_meta
 
 _ONNX_DTYPES = {"uint8_nhwc_bgr": "tensor(uint8)", "float_nchw_rgb": "tensor(float)"}
-
-
-class Backend:
-    """Common interface. Attributes: layout, input_size, grayscale, enlarge, name, path."""
-
-    layout: Layout
-    input_size: int
-    grayscale: bool
-    enlarge: float
-    name: str
-    path: Path
-
-    @property
-    def num_points(self) -> int:
-        return self.layout.num_points
-
-    def check_crops(self, crops: np.ndarray) -> np.ndarray:
-        """(B,S,S,3) or one (S,S,3) uint8 crop -> contiguous (B,S,S,3); one-line UserError otherwise."""
-        a = np.asarray(crops)
-        if a.ndim == 3:
-            a = a[None]
-        s = self.input_size
-        if a.dtype != np.uint8 or a.ndim != 4 or a.shape[1:] != (s, s, 3):
-            raise UserError(f"{self.path}: expects uint8 BGR crops of shape (B, {s}, {s}, 3), "
-                            f"got {a.dtype} {tuple(a.shape)}")
-        return np.ascontiguousarray(a)
-
-    def _empty(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        n = self.num_points
-        return (np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32),
-                np.zeros((0, n), np.float32) if self.has_visibility else None)
-
-    has_visibility: bool = False
-    """Whether the model has a per-point visibility output (`predict` returns it)."""
-
-    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points (B, N, 2) normalized to the crop and confidences (B, N)."""
-        return self.predict(crops)[:2]
-
-    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Points, confidences and visibility (B, N) in [0, 1] (None without that output)."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.path.name}, layout={self.layout.name}, input={self.input_size}, "
-                f"grayscale={self.grayscale})")
-
-
-def _check_layout(path: Path, have: Layout, want: str | Layout | None) -> None:
-    if want is None:
-        return
-    try:
-        want_name = want.name if isinstance(want, Layout) else get_layout(want).name
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    if want_name != have.name:
-        raise UserError(f"{path}: model is for layout {have.name}, expected {want_name}")
 
 
 class TorchBackend(Backend):
@@ -152,39 +98,9 @@ class OnnxBackend(Backend):
             raise UserError(f"{p}: not a readable ONNX model ({type(e).__name__}){hint}") from None
         self.threads = threads
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        self._read_meta()
+        apply_meta(self, ONNX_FORMAT)
         _check_layout(p, self.layout, layout)
         self._check_io()
-
-    def _read_meta(self) -> None:
-        p, m = self.path, self.meta
-        if m.get("format") != ONNX_FORMAT:
-            found = f"format {m['format']!r}" if "format" in m else "no pipnet106 metadata"
-            raise UserError(f"{p}: not a pipnet106 ONNX export ({found}; make one with `pipnet106 export`)")
-        try:
-            version = int(m.get("version", "0"))
-        except ValueError:
-            version = -1
-        if not 1 <= version <= ONNX_VERSION:
-            raise UserError(f"{p}: pipnet106 ONNX format version {m.get('version')!r} is not supported by this "
-                            f"pipnet106 (reads up to {ONNX_VERSION}); upgrade pipnet106 or re-export")
-        missing = [k for k in REQUIRED_META if k not in m]
-        if missing:
-            raise UserError(f"{p}: pipnet106 ONNX metadata lacks {', '.join(missing)}; re-export the model")
-        try:
-            self.layout = get_layout(m["layout"])
-            self.input_size = int(m["input_size"])
-            self.enlarge = float(m["crop_enlarge"])
-            num_points = int(m["num_points"])
-        except ValueError as e:
-            raise UserError(f"{p}: bad pipnet106 metadata ({e})") from None
-        self.grayscale = m["grayscale"].strip().lower() in ("1", "true", "yes")
-        self.input_format = m["input_format"]
-        if self.input_format not in INPUT_FORMATS:
-            raise UserError(f"{p}: unknown input_format {self.input_format!r} in metadata")
-        if num_points != self.layout.num_points:
-            raise UserError(f"{p}: metadata says {num_points} points but layout {self.layout.name} has "
-                            f"{self.layout.num_points}")
 
     def _check_io(self) -> None:
         p, s = self.path, self.input_size
@@ -215,15 +131,24 @@ class OnnxBackend(Backend):
 
 def load_backend(path: str | Path, device: str = "cpu", threads: int | None = None,
                  layout: str | Layout | None = None, providers: Sequence[str] | None = None) -> Backend:
-    """Open a model file: ONNX exports with onnxruntime, checkpoints with PyTorch.
+    """Open a model file: ONNX exports with onnxruntime, checkpoints with PyTorch, the phone
+    runtimes' exports with their own interpreters (ncnn .param, LiteRT .tflite: `mobile_backends`).
 
-    Picks by extension (.onnx; .pt/.pth/.ckpt); otherwise by content (a torch checkpoint
-    is a zip file, anything else is tried as ONNX).
+    Picks by extension (.onnx; .pt/.pth/.ckpt; .param; .tflite); otherwise by content (a torch
+    checkpoint is a zip file, anything else is tried as ONNX).
     """
     p = Path(path)
+    if p.suffix.lower() == ".mlpackage":
+        raise UserError(f"{p}: Core ML models run on Apple systems only (Core ML); on this machine use the ONNX, "
+                        "ncnn or LiteRT export of the same checkpoint")
     if not p.is_file():
         raise UserError(f"{p}: model file not found")
     ext = p.suffix.lower()
+    if ext in (".param", ".tflite"):
+        from . import mobile_backends
+
+        cls = mobile_backends.NcnnBackend if ext == ".param" else mobile_backends.LiteRTBackend
+        return cls(p, threads=threads, layout=layout)
     if ext in (".pt", ".pth", ".ckpt"):
         kind = "torch"
     elif ext == ".onnx":
