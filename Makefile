@@ -10,7 +10,7 @@ MIN_VENV      := .venv-min
 MIN_STAMP     := $(MIN_VENV)/.installed
 DOCS_STAMP    := $(VENV)/.installed-docs
 
-.PHONY: install demo test test-min test-web docs bench clean-venv teacher-env starter
+.PHONY: install demo test test-min test-mobile test-web docs bench clean-venv teacher-env starter
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,23 @@ $(MIN_STAMP): pyproject.toml constraints-min.txt
 test-min: $(MIN_STAMP)
 	$(MIN_VENV)/bin/python -m pytest tests -p no:cacheprovider
 
+# The phone runtimes (docs/deploy-mobile.md): their converters and interpreters (the extra `mobile`,
+# exact pins in constraints-mobile.txt) in .venv-mobile, on top of .venv: a .pth line there makes
+# .venv's packages (torch, onnxruntime, pytest) visible, so torch is not installed twice. Then the tests
+# that need them: tests/deploy/test_mobile.py (`make test` collects it too and skips its converter tests).
+MOBILE_VENV  := .venv-mobile
+MOBILE_STAMP := $(MOBILE_VENV)/.installed
+PURELIB      := import sysconfig; print(sysconfig.get_paths()["purelib"])
+$(MOBILE_STAMP): $(FULL_STAMP) pyproject.toml constraints.txt constraints-mobile.txt
+	rm -rf $(MOBILE_VENV)
+	$(PYTHON) -m venv $(MOBILE_VENV)
+	$(BIN)/python -c '$(PURELIB)' > "$$($(MOBILE_VENV)/bin/python -c '$(PURELIB)')/zz_base_venv.pth"
+	$(MOBILE_VENV)/bin/pip install -c constraints.txt -c constraints-mobile.txt -e ".[mobile]"
+	touch $@
+
+test-mobile: $(MOBILE_STAMP)
+	$(MOBILE_VENV)/bin/python -m pytest tests/deploy/test_mobile.py -p no:cacheprovider
+
 # The browser page (web/, docs/deploy-web.md): npm ci from web/package-lock.json, build, serve on
 # localhost, test in Debian's headless Chromium against this package's own answers (needs the runtime
 # .venv for `pipnet106 predict/retouch`); writes benchmarks/results/web_speed.json. Without Chromium
@@ -69,7 +86,7 @@ bench: $(FULL_STAMP)
 	$(BIN)/python -m pipnet106 bench
 
 clean-venv:
-	rm -rf $(VENV) $(MIN_VENV)
+	rm -rf $(VENV) $(MIN_VENV) $(MOBILE_VENV)
 
 # The MediaPipe teacher pins numpy<2 and protobuf<5: it gets its own environment.
 .venv-teacher/.installed: pyproject.toml
