@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from .constants import BACKBONE_NAMES, MBV2_WIDTHS, NET_STRIDES, OCCLUDER_KINDS
+from .constants import BACKBONE_NAMES, HEAD_NAMES, MBV2_WIDTHS, NET_STRIDES, OCCLUDER_KINDS
 from .errors import UserError
 
 
@@ -46,6 +46,10 @@ class Config:
     """'' = a whole-face model; 'eye' or 'mouth' = a local-stage model that refines that part's points on
     crops cut from the face data at a finer pixel density (`data.parts`; set `layout` to lapa106_eye /
     lapa106_mouth and `crop_enlarge` to the part crop's enlargement, or 0 for its default)."""
+    head: str = "pip"
+    """What the network predicts on the backbone (`constants.HEAD_NAMES`, docs/heads.md): pip (PIPNet),
+    regression (PFLD-style coordinates), simcc (RTMPose-style 1-D classification per axis) or heatmap
+    (SimpleBaseline-style, stride 4). The others read the backbone's map (net_stride 16 or 32)."""
     visibility: bool = False
     """A per-point visibility output (`Face.visibility`, ONNX output `visibility`): a sixth 1x1 head read
     at each point's best cell, trained on the occluders' exact masks (`occluders`)."""
@@ -244,6 +248,7 @@ def validate(cfg: Config) -> None:
     if cfg.vis_weight < 0 or cfg.fine_weight < 0:
         raise UserError("vis_weight and fine_weight must be >= 0")
     occluder_kinds(cfg.occluders)
+    _check_head(cfg)
     if cfg.part:
         from .layout import PARTS
 
@@ -261,6 +266,17 @@ def validate(cfg: Config) -> None:
         raise UserError("width is a mobilenet_v2 option (1280, 640 or 320)")
     if cfg.width not in (0, *MBV2_WIDTHS):
         raise UserError(f"mobilenet_v2 width must be 1280, 640 or 320 (got {cfg.width})")
+
+
+def _check_head(cfg: Config) -> None:
+    """The non-PIP heads read the backbone's own map and have neither visibility nor part models."""
+    if cfg.head not in HEAD_NAMES:
+        raise UserError(f"unknown head {cfg.head!r}; known: {', '.join(HEAD_NAMES)}")
+    if cfg.head != "pip":
+        if cfg.net_stride not in (16, 32):
+            raise UserError(f"head {cfg.head} reads the backbone's map: net_stride must be 16 or 32 (got {cfg.net_stride})")
+        if cfg.visibility or cfg.part:
+            raise UserError(f"head {cfg.head}: visibility and part models are PIPNet options (head: pip)")
 
 
 def occluder_kinds(text: str) -> tuple[str, ...]:

@@ -51,5 +51,8 @@ MBV2_WIDTHS = (1280, 640, 320)
 NET_STRIDES = (8, 16, 32, 64, 128)
 """Allowed `net_stride` values: 8 (a stride-8 backbone, `mobilenet_v2_s8`), 16 (the backbone's last
 downsampling removed) and 32 read every cell of the backbone's map; 64 and 128 read every 2nd / 4th cell."""
+HEAD_NAMES = ("pip", "regression", "simcc", "heatmap")
+"""Config key `head`: PIPNet (the default), PFLD-style coordinate regression, RTMPose-style SimCC and a
+SimpleBaseline-style heatmap (`models.heads`, `models.head_codecs`; docs/heads.md compares them)."""
 OCCLUDER_KINDS = ("box", "hand", "hair", "glasses", "mask", "phone", "texture")
 """What the occlusion augmentation can draw (`data.occluders`); config key `occluders`."""

@@ -77,6 +77,8 @@ def metadata(loaded: LoadedModel, input_format: str) -> dict[str, str]:
         "net_stride": str(cfg.net_stride),
         "grid": str(cfg.input_size // cfg.net_stride),
     }
+    if getattr(cfg, "head", "pip") != "pip":   # absent = pip, so PIPNet exports stay as they were
+        meta["head"] = cfg.head
     if getattr(cfg, "data_terms", ""):
         meta["training_data_terms"] = cfg.data_terms
     if cfg.grayscale:
@@ -94,7 +96,7 @@ def _to_onnx_bytes(module: InferenceModule, opset: int) -> bytes:
     """The graph with the raw maps as extra outputs (`MAP_NAMES`); `export_module` drops them after checking."""
     buf = io.BytesIO()
     example = module.example_input(batch=2)  # batch 2: nothing can specialise on a batch of 1
-    names = [*module.output_names, *MAP_NAMES]
+    names = [*module.output_names, *getattr(module.model, "map_names", MAP_NAMES)]   # another head's own maps
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings
         try:
@@ -215,6 +217,10 @@ def check_parity(module: InferenceModule, x: torch.Tensor, ort_outputs: list[np.
     for them) beat the runner-up by more than twice the maps' disagreement cannot flip,
     so they must agree with PyTorch end to end.
     """
+    if getattr(module.model, "head", "pip") != "pip":   # regression, simcc, heatmap (models.head_codecs)
+        from ..models.head_codecs import head_parity
+
+        return Parity(*head_parity(module, x, ort_outputs))
     n_out = len(module.output_names)
     with torch.inference_mode():
         maps = module.model(module.preprocess(x))

@@ -19,8 +19,9 @@ __all__ = ["BACKBONES", "PIPNet", "build_model", "build_backbone", "count_params
 
 
 
-def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
-    """Config -> PIPNet (backbone, width, net_stride, num_nb, layout, pretrained).
+def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> nn.Module:
+    """Config -> PIPNet (backbone, width, net_stride, num_nb, layout, pretrained), or the network of
+    another `head` on the same backbone (`models.heads`).
 
     `layout` is the run's resolved `Layout` (train and checkpoint pass theirs; others get
     `cfg.layout` looked up here). `warn_scratch=False` silences the from-scratch warning for
@@ -41,6 +42,10 @@ def build_model(cfg, *, layout=None, warn_scratch: bool = True) -> PIPNet:
                         f"(got {cfg.num_nb})")
     backbone = build_backbone(cfg.backbone, stride16=cfg.net_stride == 16, width=cfg.width,
                               pretrained=cfg.pretrained or None, warn_scratch=warn_scratch)
+    if getattr(cfg, "head", "pip") != "pip":   # regression, simcc, heatmap on the same backbone (models.heads)
+        from .heads import build_head_net
+
+        return build_head_net(cfg.head, backbone, num_points, cfg.input_size)
     return PIPNet(backbone, num_points, cfg.num_nb, cfg.net_stride, visibility=bool(getattr(cfg, "visibility", False)))
 
 
@@ -49,7 +54,7 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def count_macs(model: nn.Module, input_size: int) -> int:
-    """Multiply-accumulates of Conv2d and Linear layers for one 1x3xSxS input."""
+    """Multiply-accumulates of Conv2d, ConvTranspose2d and Linear layers for one 1x3xSxS input."""
     total = 0
 
     def conv_hook(m: nn.Conv2d, inp, out) -> None:
@@ -61,12 +66,19 @@ def count_macs(model: nn.Module, input_size: int) -> int:
         nonlocal total
         total += out.numel() * m.in_features
 
+    def deconv_hook(m: nn.ConvTranspose2d, inp, out) -> None:   # every input pixel scatters a kernel
+        nonlocal total
+        kh, kw = m.kernel_size
+        total += inp[0].numel() * (m.out_channels // m.groups) * kh * kw
+
     handles = []
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(linear_hook))
+        elif isinstance(m, nn.ConvTranspose2d):
+            handles.append(m.register_forward_hook(deconv_hook))
     was_training = model.training
     try:
         model.eval()

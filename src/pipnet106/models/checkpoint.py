@@ -21,11 +21,9 @@ import numpy as np
 import torch
 
 from ..config import Config, validate
-from .decode import Decoder
 from ..constants import STARTER_PT
 from ..errors import UserError
 from ..layout import Layout, get_layout
-from ..data.meanface import reverse_index
 
 FORMAT = "pipnet106-checkpoint"
 VERSION = 1
@@ -34,7 +32,8 @@ VERSION = 1
 @dataclass
 class LoadedModel:
     model: torch.nn.Module
-    decoder: Decoder
+    decoder: torch.nn.Module
+    """PIPNet's `Decoder`, or the decoder of another head (`models.head_codecs`)."""
     cfg: Config
     layout: Layout
     meanface: np.ndarray
@@ -142,7 +141,9 @@ def load_model(path: str | Path, layout: str | None = None, device: str = "cpu")
     except RuntimeError as e:
         raise UserError(f"{path}: weights do not fit the configured network ({str(e).splitlines()[0]})") from None
     model.eval().to(device)
-    decoder = Decoder(reverse_index(nb), cfg.num_nb).to(device)
+    from .head_codecs import build_decoder
+
+    decoder = build_decoder(cfg, nb).to(device)   # PIPNet's Decoder, or another head's (models.head_codecs)
     return LoadedModel(model, decoder, cfg, lay, meanface, nb, ck)
 
 

@@ -132,7 +132,11 @@ class InferenceModule(nn.Module):
         """points, conf [, visibility], then the score map and the heads' features they were decoded from.
 
         The offset heads run only at the cells decoding reads (`Decoder.at_cells`): the full
-        N*K-channel neighbour maps were a fifth of the exported graph's time at input 128."""
+        N*K-channel neighbour maps were a fifth of the exported graph's time at input 128.
+        Another head (`models.heads`): points, conf, then its raw maps, all from one decoder call."""
+        if getattr(self.model, "head", "pip") != "pip":
+            maps = self.model(self.preprocess(x))
+            return (*self.decoder(*maps), *maps)
         score, feats = self.model(self.preprocess(x), offsets=False)
         pts, conf, extra = self.decoder.at_cells(score, feats, *self.model.point_heads())
         vis = (torch.sigmoid(extra[..., 0]),) if getattr(self.model, "has_visibility", False) else ()
@@ -158,5 +162,7 @@ class _WithMaps(nn.Module):
         self.inner = inner
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if getattr(self.inner.model, "head", "pip") != "pip":   # already (points, conf, *maps)
+            return self.inner.points_and_features(x)
         *outs, score, feats = self.inner.points_and_features(x)
         return (*outs, score, *self.inner.model.offset_maps(feats))

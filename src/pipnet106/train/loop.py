@@ -47,14 +47,14 @@ from ..data.dataset import CropRule, LandmarkDataset, check_input_size, crop_rul
 from ..data.formats import read_list
 from ..data.parts import make_dataset, part_meanface
 from ..layout import part_spec
-from ..models.decode import Decoder
 from ..errors import UserError
 from ..runtime import require_device
 from .evaluate import nme, predict_loader
 from ..fileio import atomic_torch_save, atomic_write_text
 from ..layout import Layout, get_layout
-from ..models.loss import pip_loss
-from ..data.meanface import load_meanface, neighbors, reverse_index
+from ..models.head_codecs import build_decoder, head_loss
+from ..models.heads import init_head
+from ..data.meanface import load_meanface, neighbors
 from ..models import build_model, count_params
 
 PAUSE_ENV = "PIPNET106_PAUSE_AT"
@@ -142,7 +142,8 @@ class Run:
     train_dl: DataLoader
     test_dl: DataLoader
     model: torch.nn.Module
-    decoder: Decoder
+    decoder: torch.nn.Module
+    """PIPNet's `Decoder`, or another head's (`models.head_codecs.build_decoder`)."""
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: Any
@@ -257,8 +258,7 @@ def train_step(run: Run, x: torch.Tensor, tgt: dict[str, torch.Tensor]) -> float
     tgt = {k: v.to(run.device, non_blocking=True) for k, v in tgt.items()}
     with torch.autocast(run.device.type, dtype=torch.float16, enabled=run.amp):
         outputs = run.model(x)
-    loss, _ = pip_loss([o.float() for o in outputs], tgt, run.cfg.cls_weight, run.cfg.reg_weight,
-                       run.cfg.vis_weight, run.point_weight)
+    loss, _ = head_loss(run.cfg, [o.float() for o in outputs], tgt, run.point_weight)   # pip_loss for head pip
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     groups = run.optimizer.param_groups
@@ -419,6 +419,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     device, ddp, world = start_processes(cfg.device)
     loaders = _loaders(cfg, data["train_ds"], data["test_ds"], device, ddp, world)
     model = build_model(cfg, layout=layout, warn_scratch=state is None and init_ck is None).to(device)
+    init_head(model, meanface)   # regression starts at the mean face; `init` below fills the backbone
     if init_ck is not None:
         log(init_from(model, init_ck, init_path, layout, nb, same_layout=not cfg.part))
         if not cfg.warmup_steps:
@@ -427,7 +428,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = cfg.amp and device.type == "cuda"
     run = Run(cfg=cfg, layout=layout, out=out, device=device, ddp=ddp, world=world, master=master, log=log,
-              meanface=meanface, nb=nb, model=model, decoder=Decoder(reverse_index(nb), cfg.num_nb).to(device),
+              meanface=meanface, nb=nb, model=model, decoder=build_decoder(cfg, nb).to(device),
               optimizer=optimizer,
               scheduler=torch.optim.lr_scheduler.MultiStepLR(optimizer, cfg.decay_epochs, cfg.decay_gamma),
               scaler=torch.amp.GradScaler("cuda", enabled=amp), amp=amp, init_path=init_path,
