@@ -50,7 +50,8 @@ def _pins(path: Path) -> dict[str, str]:
 def test_every_direct_dependency_is_pinned_at_or_above_its_floor():
     floors, pins = _floors(), _pins(ROOT / "constraints.txt")
     assert set(floors) == {"numpy", "opencv-python-headless", "pyyaml", "tqdm", "pillow", "torch", "torchvision",
-                           "onnxruntime", "onnx", "matplotlib", "pytest", "ray", "pyarrow", "pandas"}
+                           "onnxruntime", "onnx", "matplotlib", "pytest", "ray", "pyarrow", "pandas",
+                           "mkdocs", "mkdocs-material"}
     assert set(pins) == set(floors), "constraints.txt must pin exactly the direct dependencies"
     for name, floor in floors.items():
         assert _version(pins[name]) >= _version(floor), f"{name}: pinned {pins[name]} is below the floor {floor}"
