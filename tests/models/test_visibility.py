@@ -88,3 +88,19 @@ def test_models_without_the_head_say_so(tmp_path):
     atomic_torch_save(ck, make_checkpoint(model, cfg, mf, neighbors(mf, cfg.num_nb)))
     tb = TorchBackend.from_checkpoint(ck)
     assert not tb.has_visibility and tb.predict(np.zeros((1, SIZE, SIZE, 3), np.uint8))[2] is None
+
+
+def test_video_tracks_carry_the_visibility(vis_model):
+    """The Tracker's faces keep the model's visibility (video retouch fades over occluded points as
+    photos do); a model without the output gives None, as for photos."""
+    from pipnet106.infer.video import Tracker
+
+    ck, rep = vis_model
+    image, pts = synth.render_face(np.random.default_rng(1), 160, 160)
+    box = np.r_[pts.min(0), pts.max(0)]
+    tracker = Tracker(Landmarker(OnnxBackend(rep.path), detector=None), min_conf=0.0, drift=None)  # an untrained model
+    first = tracker.update(image, 0.0, boxes=[box])
+    followed = tracker.update(image, 1 / 30)
+    for faces in (first, followed):
+        assert len(faces) == 1 and faces[0].visibility.shape == (106,)
+        assert ((faces[0].visibility >= 0) & (faces[0].visibility <= 1)).all()

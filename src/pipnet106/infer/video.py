@@ -75,6 +75,7 @@ class Track:
     scale: float = 1.0
     age: int = 0          # frames since the track started or was re-detected
     redetections: int = 0
+    vis: np.ndarray | None = None   # this frame's visibility (None for models without that output)
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,12 @@ class Tracker:
         # the training crop from each track's points (`crop.crop_from_points`); `tr.box` is already
         # their box: every track enters a frame with box = points_box(raw) (`_restart` and below)
         crops = [box_transform(square_box(tr.box, self.lm.enlarge), self.lm.size) for tr in self.tracks]
-        pts, conf = self.lm.landmarks_in_crops(image, crops)
+        pts, conf, vis = self.lm.landmarks_in_crops(image, crops, visibility=True)
         drifting = []
-        for tr, t, p, c in zip(self.tracks, crops, pts, conf):
+        for i, (tr, t, p, c) in enumerate(zip(self.tracks, crops, pts, conf)):
             old_iod = tr.iod
             tr.raw, tr.conf, tr.score, tr.iod = p, c, float(c.mean()), float(self.lm.layout.norm_distance(p))
+            tr.vis = None if vis is None else vis[i]
             if self._drifts(old_iod, tr, t.to_crop(p) * (1.0 / self.lm.size)):
                 drifting.append(tr)  # its box stays the last good place, where `_redetect` looks
             else:
@@ -169,14 +171,14 @@ class Tracker:
         near_edge = (in_crop < r.edge) | (in_crop > 1.0 - r.edge)
         return float(near_edge.any(axis=1).mean()) > r.edge_share
 
-    def _restart(self, tr: Track, points: np.ndarray, conf: np.ndarray) -> None:
-        """Set a track's points (a new or re-detected face), with their box, score and eye distance."""
-        tr.raw, tr.conf, tr.box, tr.score = points, conf, points_box(points), float(conf.mean())
+    def _restart(self, tr: Track, points: np.ndarray, conf: np.ndarray, vis: np.ndarray | None) -> None:
+        """Set a track's points (a new or re-detected face), with their box, score, eye distance and visibility."""
+        tr.raw, tr.conf, tr.box, tr.score, tr.vis = points, conf, points_box(points), float(conf.mean()), vis
         tr.iod = float(self.lm.layout.norm_distance(points))
 
     def _start(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, calibration) -> list[tuple]:
-        pts, conf = self.lm.landmarks_for_boxes(image, boxes, calibration=calibration)
-        return list(zip(pts, conf, scores))
+        pts, conf, vis = self.lm.landmarks_for_boxes(image, boxes, calibration=calibration, visibility=True)
+        return list(zip(pts, conf, scores, [None] * len(pts) if vis is None else vis))
 
     def _redetect(self, image: np.ndarray, tr: Track) -> bool:
         """Look for the track's face in a window around its last good place; restart it there."""
@@ -206,11 +208,11 @@ class Tracker:
         if not ok.any():
             return False
         k = int(np.argmin(np.where(ok, dist, np.inf)))
-        (p, c, _), = self._start(image, boxes[k:k + 1], np.array([dets[k].score]),
+        (p, c, _, v), = self._start(image, boxes[k:k + 1], np.array([dets[k].score]),
                                  getattr(det, "landmark_box", None))
         if float(np.mean(c)) < self.min_conf or not self.lm.confirmed([dets[k].score], c[None])[0]:
             return False
-        self._restart(tr, p, c)
+        self._restart(tr, p, c, v)
         tr.filter, tr.age = None, 0
         tr.redetections += 1
         self.redetections += 1
@@ -253,13 +255,13 @@ class Tracker:
             new = new[: max(0, self.lm.max_faces - len(self.tracks))]
         if not new:
             return
-        for p, c, s in self._start(image, np.array([b for b, _ in new]), np.array([s for _, s in new]),
+        for p, c, s, v in self._start(image, np.array([b for b, _ in new]), np.array([s for _, s in new]),
                                    calibration):
             detected = calibration is not None  # given boxes are taken as faces; detections may be proposals
             if float(np.mean(c)) < self.min_conf or (detected and not self.lm.confirmed([s], c[None])[0]):
                 continue
             track = Track(self._next_id, p, c, points_box(p), float(np.mean(c)))
-            self._restart(track, p, c)
+            self._restart(track, p, c, v)
             self.tracks.append(track)
             self._next_id += 1
 
@@ -306,7 +308,8 @@ class Tracker:
                     tr.scale = max(float(self.lm.layout.norm_distance(tr.raw, "bbox")), 1.0)
                 pts = tr.filter(tr.raw / tr.scale, t) * tr.scale
             tr.points = pts
-            faces.append(Face(tr.box.copy(), tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id))
+            faces.append(Face(tr.box.copy(), tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id,
+                              visibility=tr.vis))
         self.frame_index += 1
         return faces
 
