@@ -299,6 +299,19 @@ def test_tflite_carries_metadata_and_decoding_ops(tflite_file):
     assert {"ARG_MAX", "GATHER_ND"} <= ops  # decoding travelled with the model
 
 
+def test_eval_reads_tflite_like_onnx(tflite_file, reference, tmp_path):
+    """`pipnet106 eval` on a prepared folder: the .tflite gives the ONNX file's NME."""
+    from pipnet106.data.prepare import prepare
+    from pipnet106.train.evaluate import evaluate
+
+    synth.generate_dataset(tmp_path / "photos", 8, seed=3)
+    prepare([tmp_path / "photos"], tmp_path / "data", crop="face", size=128, workers=1, test_frac=0.5,
+            progress=False, verbose=False)
+    a, b = evaluate(reference["path"], tmp_path / "data"), evaluate(tflite_file, tmp_path / "data")
+    assert a["num_samples"] == b["num_samples"] > 0
+    assert abs(a["nme"] - b["nme"]) < 1e-4
+
+
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_tflite_fp16_and_int8(tflite_file, reference, tmp_path, precision):
     """fp16 weights within 1% of the ONNX file; int8 convolutions (calibrated on the fixture crops

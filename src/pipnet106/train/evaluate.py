@@ -139,12 +139,12 @@ def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm
     from ..data.parts import make_dataset
     from ..draw import draw_points
 
-    from ..infer.backends import OnnxBackend, load_backend
+    from ..infer.backends import TorchBackend, load_backend
     from ..data.dataset import read_manifest
     from ..models.checkpoint import resolve_init
 
     backend = load_backend(resolve_init(str(weights)), device=device)  # 'starter' = the shipped checkpoint
-    if isinstance(backend, OnnxBackend):  # an ONNX export (float or int8): its own preprocessing and decoding
+    if not isinstance(backend, TorchBackend):  # an export (ONNX, int8, ncnn, LiteRT): its own preprocessing, decoding
         cfg = Config.from_dict({"input_size": backend.input_size, "layout": backend.layout.name,
                                 "data_terms": backend.meta.get("training_data_terms", "")})
         layout, nb = backend.layout, np.zeros((backend.num_points, 0), np.int64)
@@ -158,7 +158,7 @@ def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm
     norm = norm or cfg.norm
     list_name = {"test": cfg.test_list, "train": cfg.train_list}.get(split, split)
     ds = make_dataset(data, list_name, cfg, layout, nb, train=False)
-    if isinstance(backend, OnnxBackend):
+    if not isinstance(backend, TorchBackend):
         pred, conf, gt = predict_backend(backend, ds, batch_size, flip=flip, progress=True)
     else:
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
