@@ -69,7 +69,7 @@ class Config:
     """Linear learning-rate warm-up: optimizer step k (1-based) uses lr * min(1, k / warmup_steps); 0 = none.
     Adam's first step moves every weight by about `lr` whatever its gradient; from a trained model
     (`init`) one such step at 5e-4 moved 14% of the starter's score-map peaks to other cells
-    (val NME 0.7% -> 40%, README "Fine-tuning from the starter"). Fine-tuning configs set it."""
+    (val NME 0.7% -> 40%, docs/training.md "Fine-tuning from the starter"). Fine-tuning configs set it."""
     freeze_bn: bool = False
     """Keep the BatchNorm running statistics as loaded (those layers stay in eval mode while training;
     their scale and shift still learn): batches of a few dozen augmented faces would otherwise pull

@@ -20,7 +20,7 @@ between two runs competed with a spinning thread for the same cores: at 2 thread
 operators (turning it off altogether, `session.intra_op.allow_spinning` 0, made the network itself
 10-50% slower at 2 threads), and stops it when the run returns. On a loaded 2-core machine the
 2-thread network then took 7-9 instead of 10-13 ms per face, and a tracked face with the detector's
-scan 17 instead of 26-31 ms per frame (benchmarks/pipeline_overhead.py; README, "Speed")."""
+scan 17 instead of 26-31 ms per frame (benchmarks/pipeline_overhead.py; docs/benchmarks.md, "What the pipeline adds to the network")."""
 
 
 def ort_session_options(threads: int | None = None):

@@ -18,7 +18,7 @@ ranges are those of real inputs. The file keeps the float file's metadata plus
 and `bench` read it like any other export.
 
 Which settings pay depends on the CPU; `benchmarks/quantize_speed.py` measures
-them (README, "int8").
+them (docs/benchmarks.md, "int8 export").
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ FORMATS = ("qdq", "qoperator")
 
 @dataclass
 class QuantSettings:
-    """What `quantize_static` is asked to do (defaults: what measured best on AVX-512 VNNI, README "int8")."""
+    """What `quantize_static` is asked to do (defaults: what measured best on AVX-512 VNNI, docs/benchmarks.md "int8 export")."""
 
     format: str = "qdq"                 # "qdq" (QuantizeLinear/DequantizeLinear pairs) or "qoperator" (QLinearConv...)
     activations: str = "u8"             # "u8" or "s8"

@@ -248,7 +248,7 @@ crowd 17.jpg included), 52 px on 3024x2270, 70 px on a 12-megapixel 4032x3024 ph
 pyramid's cost grows with area / min face^2, so above 1.44 megapixels it stays at that of a
 1.44-megapixel photo (30 network runs on 4032x3024 against 251 at a fixed 24 px, 14 on 1024x768),
 and a face's skin texture, magnified on a big photo, is no longer searched for 20-px faces.
-Measured in benchmarks/detect_phone_photos.py (README, "Small faces")."""
+Measured in benchmarks/detect_phone_photos.py (docs/detection.md, "Small faces")."""
 
 
 def auto_min_face(width: int, height: int, floor: float) -> float:
@@ -259,7 +259,7 @@ def auto_min_face(width: int, height: int, floor: float) -> float:
 
 FIT_SLACK = 0.05
 """A pyramid level may be up to this much coarser than `FACE_INPUT_PX` asks when that saves a row or
-column of windows (`_fitted_tile`): 17 -> 14 runs on a 1024x768 photo, recall unchanged (README)."""
+column of windows (`_fitted_tile`): 17 -> 14 runs on a 1024x768 photo, recall unchanged (docs/detection.md)."""
 
 
 def scale_plan(width: int, height: int, size: int, min_face_size: float, overlap: float = 0.25,

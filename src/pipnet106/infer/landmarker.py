@@ -32,7 +32,7 @@ from ..measures import eye_openness, mouth_openness
 REFINE_TOL = 0.0
 """Refinement skips a face when the training crop from its landmarks moved less than this from the crop
 that produced them (`crop.crop_change`: centre shift or side change, fraction of the crop side);
-0 = always refine. Measured in benchmarks/refine_eval.py (README, "Where each photo's time goes")."""
+0 = always refine. Measured in benchmarks/refine_eval.py (docs/benchmarks.md, "Where each photo's time goes")."""
 
 
 PROPOSAL_FIRST_PASS_CONF = 0.28

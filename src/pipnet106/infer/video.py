@@ -113,7 +113,7 @@ class Tracker:
     track then simply ends). `drift=None` turns the drift checks off (the former behaviour).
 
     Defaults (min_cutoff, beta) were tuned on `synthvideo.default_script` with
-    benchmarks/video_jitter.py (table in the README).
+    benchmarks/video_jitter.py (table in docs/video.md).
     """
 
     def __init__(self, landmarker: Landmarker, smooth: bool = True, *, min_cutoff: float = SMOOTHING[0],

@@ -202,7 +202,7 @@ PRESETS: dict[str, Adjustments] = {
 }
 
 
-# What each preset is for (`retouch --list`, the README's preset table; how far each moves a face is
+# What each preset is for (`retouch --list`, the preset table in docs/retouching.md; how far each moves a face is
 # measured by `warp.template_shift`).
 PRESET_USES: dict[str, str] = {
     "natural": "the lightest touch on every feature, a little brighter skin, eyes and teeth: seen side by side, "

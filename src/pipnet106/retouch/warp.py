@@ -39,7 +39,7 @@ def template_shift(adj: Adjustments, face_width: float = 180.0) -> float:
     """Largest displacement (pixels) `adj` makes on a frontal face `face_width` px wide (jaw to jaw).
 
     The face is the synthetic template (`synth.template`), so the number depends on nothing but
-    the adjustment: it is how `retouch --list` and the README say how strong each preset is.
+    the adjustment: it is how `retouch --list` and docs/retouching.md say how strong each preset is.
     """
     from ..face3d import template
 
