@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info", "show model size, grid, parameters and FLOPs of a config"),
     "train": ("train", "train a PIPNet model on a prepared dataset (resumable)"),
     "eval": ("eval", "evaluate a checkpoint on a prepared dataset (NME, AUC, FR, per region)"),
+    "compare": ("compare", "train, evaluate and time several heads (pip, regression, simcc, heatmap) on the same data"),
     "export": ("export", "export a checkpoint to ONNX (preprocessing and decoding included)"),
     "predict": ("predict", "106 points for every face in an image, a folder or a video"),
     "retouch": ("retouch", "slim face, bigger eyes, nose/lip/chin shaping, makeup, skin (image, folder, video)"),
