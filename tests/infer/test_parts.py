@@ -111,3 +111,34 @@ def test_part_models_travel_with_the_face_export(tmp_path):
         Landmarker.from_onnx(rep.path, detector=None)
     with pytest.raises(UserError, match="part model"):
         export_checkpoint(eye, tmp_path / "e.onnx")
+
+
+def test_the_shipped_eye_model_refines_only_the_eyes_and_carries_the_terms(lm):
+    """`--parts starter`: the eye rings, centres and pupils change, nothing else; the part file carries
+    the starter's training-data terms; a part file that is not there is one line."""
+    import onnx
+
+    from pipnet106 import Landmarker
+    from pipnet106.cli import main
+    from pipnet106.constants import DEMO_PHOTO, STARTER_ONNX, STARTER_PARTS
+    from pipnet106.errors import UserError
+    from pipnet106.fileio import read_image
+    from pipnet106.infer.backends import load_parts
+
+    def terms(path):
+        return {p.key: p.value for p in onnx.load(str(path)).metadata_props}["training_data_terms"]
+
+    assert terms(STARTER_PARTS["eye"]) == terms(STARTER_ONNX)
+    image = read_image(DEMO_PHOTO)
+    plain = lm.predict(image)
+    with Landmarker.default(parts=load_parts(["starter"])) as fine:
+        refined = fine.predict(image)
+    assert len(plain) == len(refined) == 4
+    eyes = np.r_[66:84, 104:106]
+    others = np.setdiff1d(np.arange(106), eyes)
+    for a, b in zip(plain, refined):
+        assert np.array_equal(a.points[others], b.points[others])
+        assert np.abs(a.points[eyes] - b.points[eyes]).max() > 0.1            # the eyes did move
+    with pytest.raises(UserError, match="nothere.onnx: part model not found"):
+        load_parts(["nothere.onnx"])
+    assert main(["predict", str(DEMO_PHOTO), "--parts", "nothere.onnx", "--out", "/nonexistent/x"]) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .args import device_name, float_in, int_at_least
+from .predict import PARTS_HELP
 from ..errors import SampleError, UserError
 from ..retouch.params import (AMOUNT_PARAMS, COLOR_OF, DEFAULT_EYELINER_WIDTH, DEFAULT_LIPSTICK_AMOUNT, PARAMS,
                               PRESET_USES, PRESETS, SHAPE_PARAMS, parse_color)
@@ -60,6 +61,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo images whose output already exists")
     # the predict command's model options
     p.add_argument("--weights", default=None, help="checkpoint (.pt) or ONNX export (.onnx); default: starter model")
+    p.add_argument("--parts", nargs="+", default=None, metavar="PART", help=PARTS_HELP)
     p.add_argument("--detector", default="default", help="face detector backend (see docs/detection.md); ignored with --boxes")
     p.add_argument("--boxes", default=None, help="JSON file of face boxes per image instead of a detector")
     # checked as predict checks them: a bad value is one line naming its flag

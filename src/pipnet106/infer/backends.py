@@ -189,3 +189,18 @@ def part_backends(backend: Backend, threads: int | None = None) -> list[Backend]
             raise UserError(f"{p}: not the {name} model {backend.path.name} was exported with (checksum differs)")
         out.append(OnnxBackend(p, threads=threads))
     return out
+
+
+def load_parts(names: Sequence[str], threads: int | None = None) -> list[Backend]:
+    """Part models by file (ONNX exports of `part: eye|mouth` runs), `starter` meaning the shipped
+    ones (`constants.STARTER_PARTS`); a missing file is a one-line error."""
+    from ..constants import STARTER_PARTS
+
+    paths = []
+    for name in names:
+        paths += list(STARTER_PARTS.values()) if name == "starter" else [Path(name)]
+    for p in paths:
+        if not Path(p).is_file():
+            raise UserError(f"{p}: part model not found")
+    return [OnnxBackend(p, threads=threads) for p in paths]
+
