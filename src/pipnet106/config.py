@@ -74,6 +74,10 @@ class Config:
     """Keep the BatchNorm running statistics as loaded (those layers stay in eval mode while training;
     their scale and shift still learn): batches of a few dozen augmented faces would otherwise pull
     statistics the starter estimated on many thousands of faces."""
+    train_only: str = ""
+    """"" trains every weight; "visibility" trains only the visibility head of an `init` model, every
+    other weight and BatchNorm statistic frozen: a visibility output added to a trained model without
+    moving one of its points (the shipped starter's visibility was made so)."""
     cls_weight: float = 10.0
     reg_weight: float = 1.0
     vis_weight: float = 1.0
@@ -245,6 +249,10 @@ def validate(cfg: Config) -> None:
         raise UserError(f"warmup_steps must be >= 0 (got {cfg.warmup_steps})")
     if not (0.0 <= cfg.shape_prob <= 1.0 and cfg.shape_strength >= 0):
         raise UserError(f"shape_prob must be in [0, 1] and shape_strength >= 0 (got {cfg.shape_prob}, {cfg.shape_strength})")
+    if cfg.train_only not in ("", "visibility"):
+        raise UserError(f"train_only: {cfg.train_only!r}: use '' (everything) or 'visibility'")
+    if cfg.train_only == "visibility" and not cfg.visibility:
+        raise UserError("train_only: visibility needs visibility: true")
     if cfg.vis_weight < 0 or cfg.fine_weight < 0:
         raise UserError("vis_weight and fine_weight must be >= 0")
     occluder_kinds(cfg.occluders)

@@ -139,3 +139,23 @@ def test_shipped_finetune_config_warms_up_and_says_colour():
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "finetune_starter.yaml")
     assert cfg.warmup_steps > 0 and not cfg.grayscale
     assert "grayscale)" not in text and "colour" in text
+
+
+def test_train_only_visibility_adds_the_output_without_moving_a_point(data, tmp_path):
+    """`train_only: visibility` from the starter: the visibility head learns, every other weight and
+    BatchNorm statistic stays the starter's, so the points decode exactly as before."""
+    out = tmp_path / "vis"
+    finetune(data, out, "visibility=true", "train_only=visibility", "occlude_prob=1.0", "occluders=hand,mask",
+             "lr=0.01", "warmup_steps=0", epochs=1)
+    before, after = state(STARTER), state(out / "last.pt")
+    vis = {k for k in after if k.startswith("vis_layer.")}
+    assert vis and not (vis & set(before))
+    assert {k for k in after if k not in vis} == set(before)
+    for k, v in before.items():
+        assert torch.equal(after[k].to(v.dtype), v), k          # weights and running statistics alike
+    assert any(after[k].abs().sum() > 0 for k in vis)
+
+
+def test_train_only_needs_the_visibility_head(data, tmp_path):
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "x"), *BASE,
+                 "--set", "train_only=visibility"]) == 2

@@ -226,7 +226,7 @@ def train_one_epoch(run: Run, stop: _Signals, save_every: int, quiet: bool) -> t
         run.sampler.set_epoch(run.epoch, skip * cfg.batch_size)
     run.train_ds.set_epoch(run.epoch)
     run.model.train()
-    if cfg.freeze_bn:
+    if cfg.freeze_bn or cfg.train_only:
         freeze_bn_stats(run.model)
     t0, seen = time.time(), 0
     with stop.deferred():  # a signal inside tqdm's set-up would leave a half-built bar that prints a trace
@@ -279,6 +279,17 @@ def warmup_factor(warmup_steps: int, done: int) -> float:
     A pure function of the step count, so a resumed run warms up exactly as an uninterrupted one.
     """
     return 1.0 if warmup_steps <= 0 else min(1.0, (done + 1) / warmup_steps)
+
+
+def trainable(model: torch.nn.Module, cfg: Config) -> list[torch.nn.Parameter]:
+    """The weights the optimizer moves: all, or with `train_only: visibility` the visibility head's
+    alone (the others stop needing gradients, so the backward pass is the head's only)."""
+    if cfg.train_only != "visibility":
+        return list(model.parameters())
+    keep = {id(p) for p in model.vis_layer.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    return [p for p in model.parameters() if id(p) in keep]
 
 
 def freeze_bn_stats(model: torch.nn.Module) -> None:
@@ -425,7 +436,7 @@ def set_up(cfg: Config | None, resume: str | Path | None, quiet: bool, origins: 
         if not cfg.warmup_steps:
             log("note: warmup_steps 0: Adam's first steps move every weight by about lr, which can wreck a "
                 "trained model at once; configs/finetune_starter.yaml warms up over 100 steps")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(trainable(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = cfg.amp and device.type == "cuda"
     run = Run(cfg=cfg, layout=layout, out=out, device=device, ddp=ddp, world=world, master=master, log=log,
               meanface=meanface, nb=nb, model=model, decoder=build_decoder(cfg, nb).to(device),
