@@ -36,11 +36,6 @@ HEATMAP_CHANNELS = 128
 cost on a phone-sized mobilenet_v2)."""
 
 
-def head_name(model: nn.Module) -> str:
-    """'pip' for a PIPNet, else the head the network was built with."""
-    return getattr(model, "head", "pip")
-
-
 class HeadNet(nn.Module):
     """Common part: the backbone and its map's size at the configured input."""
 
