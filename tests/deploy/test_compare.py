@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")  # the modules below import it (the torch-free suite skips this file)
+
 from pipnet106.cli.main import main
 from pipnet106.config import Config
 from pipnet106.data.prepare import prepare

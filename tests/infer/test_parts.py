@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")  # the modules below import it (the torch-free suite skips this file)
+
 from pipnet106.crop import crop_from_points
 from pipnet106.data.parts import mirror_points
 from pipnet106.infer.parts import PartRefiner

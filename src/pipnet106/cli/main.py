@@ -63,7 +63,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _missing(cmd: str, dep: str | None):
     def run(args):
-        hint = ("pip install 'pipnet106[torch]', or a CPU-only torch first: see Install in the README"
+        hint = ("pip install 'pipnet106[torch]', or a CPU-only torch first: see docs/install.md"
                 if dep in ("torch", "torchvision") else "pip install 'pipnet106[all]'")
         raise UserError(f"'{cmd}' needs the Python package {dep!r}, which is not installed ({hint})")
     return run
