@@ -14,10 +14,11 @@ STARTER_PT = ASSETS / "starter.pt"
 """The starter as a float16 inference checkpoint (PyTorch, and `train --init starter`)."""
 STARTER_ONNX = ASSETS / "starter.onnx"
 STARTER_INT8_ONNX = ASSETS / "starter_int8.onnx"
-STARTER_PARTS = {"eye": ASSETS / "starter_eye.onnx"}
+STARTER_PARTS = {"eye": ASSETS / "starter_eye.onnx", "mouth": ASSETS / "starter_mouth.onnx"}
 """The shipped part models of the local stage (`infer.parts`), run after the face model with
-`--parts starter` (`Landmarker(parts=...)`): each eye re-cropped at twice the face model's pixel
-density and refined (ring, centre, pupil). Opt-in: about 1.3-1.5x the per-face time (docs/model-card.md)."""
+`--parts starter` (`Landmarker(parts=...)`): each eye (ring, centre, pupil) and the mouth (outer
+and inner lip lines) re-cropped at about twice the face model's pixel density and refined.
+Opt-in: about 1.7-2x the per-face time (docs/model-card.md)."""
 DEMO_PHOTO = ASSETS / "demo" / "group4.jpg"
 MESH_TABLE = ASSETS / "mediapipe478_to_106.json"
 """The teacher's MediaPipe 478 -> LaPa 106 table (`teacher.autolabel`)."""

@@ -116,8 +116,8 @@ def test_part_models_travel_with_the_face_export(tmp_path):
 
 
 def test_the_shipped_eye_model_refines_only_the_eyes_and_carries_the_terms(lm):
-    """`--parts starter`: the eye rings, centres and pupils change, nothing else; the part file carries
-    the starter's training-data terms; a part file that is not there is one line."""
+    """`--parts starter`: the eye rings, centres, pupils and the lip lines change, nothing else; the
+    part files carry the starter's training-data terms; a part file that is not there is one line."""
     import onnx
 
     from pipnet106 import Landmarker
@@ -130,17 +130,18 @@ def test_the_shipped_eye_model_refines_only_the_eyes_and_carries_the_terms(lm):
     def terms(path):
         return {p.key: p.value for p in onnx.load(str(path)).metadata_props}["training_data_terms"]
 
-    assert terms(STARTER_PARTS["eye"]) == terms(STARTER_ONNX)
+    assert all(terms(p) == terms(STARTER_ONNX) for p in STARTER_PARTS.values()) and len(STARTER_PARTS) == 2
     image = read_image(DEMO_PHOTO)
     plain = lm.predict(image)
     with Landmarker.default(parts=load_parts(["starter"])) as fine:
         refined = fine.predict(image)
     assert len(plain) == len(refined) == 4
-    eyes = np.r_[66:84, 104:106]
-    others = np.setdiff1d(np.arange(106), eyes)
+    eyes, mouth = np.r_[66:84, 104:106], np.r_[84:104]
+    others = np.setdiff1d(np.arange(106), np.r_[eyes, mouth])
     for a, b in zip(plain, refined):
         assert np.array_equal(a.points[others], b.points[others])
         assert np.abs(a.points[eyes] - b.points[eyes]).max() > 0.1            # the eyes did move
+        assert np.abs(a.points[mouth] - b.points[mouth]).max() > 0.1          # and the lips
     with pytest.raises(UserError, match="nothere.onnx: part model not found"):
         load_parts(["nothere.onnx"])
     assert main(["predict", str(DEMO_PHOTO), "--parts", "nothere.onnx", "--out", "/nonexistent/x"]) == 2

@@ -113,10 +113,11 @@ def test_the_shipped_model_follows_at_least_as_far_as_it_did(lm):
     assert all(got[k] >= v for k, v in SHIPPED_FLOORS.items()), got
 
 
-def test_the_shipped_eye_model_follows_the_eyes(lm):
-    """`--parts starter` (the shipped eye model, `constants.STARTER_PARTS`) on the same photo: the eye
-    follow measured 0.57 (enlarge 0.48, shrink 0.43, open 0.79) and the lens 0.49, against 0.20 and
-    0.12 without it; the floors sit at about three quarters."""
+def test_the_shipped_part_models_follow_the_eyes_and_mouth(lm):
+    """`--parts starter` (the shipped eye and mouth models, `constants.STARTER_PARTS`) on the same
+    photo: eye follow 0.57 (enlarge 0.48, shrink 0.43, open 0.79), the lens 0.49 and the mouth 0.76
+    (wider 0.88, opened 0.61, lips 0.79), against 0.20, 0.12 and 0.42 without them; the floors sit at
+    about three quarters."""
     from pipnet106 import Landmarker
     from pipnet106.fileio import read_image
     from pipnet106.infer.backends import load_parts
@@ -124,6 +125,6 @@ def test_the_shipped_eye_model_follows_the_eyes(lm):
     image = read_image(FIXTURES / "group4.jpg")
     faces = lm.predict(image)
     with Landmarker.default(parts=load_parts(["starter"])) as fine:
-        rep = follow.measure_follow(fine, [(image, f.points) for f in faces], follow.CHANGES[:4])
-    got = {k: round(rep["parts"][k], 3) for k in ("eyes", "eyes_unseen_warp")}
-    assert got["eyes"] >= 0.42 and got["eyes_unseen_warp"] >= 0.36, got
+        rep = follow.measure_follow(fine, [(image, f.points) for f in faces], follow.CHANGES[:7])
+    got = {k: round(rep["parts"][k], 3) for k in ("eyes", "eyes_unseen_warp", "mouth")}
+    assert got["eyes"] >= 0.42 and got["eyes_unseen_warp"] >= 0.36 and got["mouth"] >= 0.57, got
