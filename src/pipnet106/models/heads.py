@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
+from .pipnet import bn_stats_from_noise_
 
 REG_REDUCE = 64
 """Channels of the regression head's 1x1 reduction whose whole map is flattened into the Linear."""
@@ -163,15 +164,8 @@ def lifelike_head_init_(model: HeadNet, seed: int = 0) -> HeadNet:
     BatchNorm statistics re-estimated on noise (fresh eval-mode features are ~1e-9), then the last
     layer redrawn so outputs spread like a trained model's (no ties between bins or pixels)."""
     g = torch.Generator().manual_seed(seed)
-    s = model.input_size
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
+    bn_stats_from_noise_(model, model, model.input_size, g)
     with torch.no_grad():
-        model(torch.randn(8, 3, s, s, generator=g))
-        model.eval()
         for layer in model.last_layers():
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.05)
     return model

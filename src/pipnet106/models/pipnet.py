@@ -87,6 +87,19 @@ class PIPNet(nn.Module):
         return torch.cat(ws, dim=1), torch.cat(bs, dim=1)
 
 
+def bn_stats_from_noise_(model: nn.Module, forward, size: int, g: torch.Generator) -> None:
+    """Every BatchNorm's running statistics re-estimated on one batch of noise through `forward`, then
+    eval mode: a fresh network's eval-mode features are ~1e-9, so every input would look alike."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        forward(torch.randn(8, 3, size, size, generator=g))
+    model.eval()
+
+
 def lifelike_init_(model: PIPNet, size: int, seed: int = 0) -> PIPNet:
     """Give a freshly initialised PIPNet input-dependent outputs in a trained model's range, in place.
 
@@ -96,14 +109,8 @@ def lifelike_init_(model: PIPNet, size: int, seed: int = 0) -> PIPNet:
     so scores spread around 0.4 and offsets around 0.5 (neighbour offsets wider).
     """
     g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
+    bn_stats_from_noise_(model, model.backbone, size, g)
     with torch.no_grad():
-        model.backbone(torch.randn(8, 3, size, size, generator=g))
-        model.eval()
         f = model.backbone(torch.randn(4, 3, size, size, generator=g))
         for head, spread, centre in ((model.cls_layer, 0.25, 0.4), (model.x_layer, 0.3, 0.5),
                                      (model.y_layer, 0.3, 0.5), (model.nb_x_layer, 0.5, 0.5),
