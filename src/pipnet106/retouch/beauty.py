@@ -27,7 +27,7 @@ from ..shape.primitives import smooth_ramp
 from ..shape.frame import (LEFT_BROW, LEFT_EYE, LEFT_INNER, LEFT_OUTER, MOUTH_INNER, RIGHT_BROW, RIGHT_EYE,
                            RIGHT_INNER, RIGHT_OUTER, FaceFrame)
 from .makeup import _blend, _recolor
-from .masks import polygon_mask, region_mask, visible_weight
+from .masks import faded, polygon_mask, region_mask
 
 # teeth_whiten: at amount 1, on a tooth pixel
 TEETH_RAMP = 0.012          # face scales inside the inner lip line over which the mask rises
@@ -130,12 +130,6 @@ def lens_mask(points: np.ndarray, frame: FaceFrame, shape: tuple[int, ...]):
     return box, (m * lens_disc(points, box, m.shape) if m.size else m)
 
 
-def _weighted(m: np.ndarray, box, points, vis, scale) -> np.ndarray:
-    """The mask times the visibility fade (`masks.visible_weight`) when the face has one."""
-    w = visible_weight(points, vis, scale, box)
-    return m if w is None else m * w
-
-
 def teeth_whiten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, vis=None) -> None:
     """Teeth lighter and less yellow: inside the inner lip line only, bright low-chroma pixels only."""
     if amount <= 0:
@@ -149,7 +143,7 @@ def teeth_whiten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: 
     w = smooth_ramp(lab[..., 0], *TEETH_L) * (1.0 - smooth_ramp(chroma, *TEETH_C))
     lab[..., 0] += TEETH_LIGHT
     lab[..., 1:] *= 1.0 - TEETH_DECHROMA
-    m = _weighted(m, box, points, vis, frame.scale)
+    m = faded(m, points, vis, frame.scale, box)
     _blend(out, box, _bgr(lab), m * w * float(amount))
 
 
@@ -166,7 +160,7 @@ def eye_brighten(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: 
     sclera = smooth_ramp(lab[..., 0], *SCLERA_L) * (1.0 - smooth_ramp(chroma, *SCLERA_C))
     lab[..., 0] += EYE_LIGHT * smooth_ramp(lab[..., 0], *EYE_DARK)
     lab[..., 1:] *= (1.0 - SCLERA_WHITEN * sclera)[..., None]
-    m = _weighted(m, box, points, vis, frame.scale)
+    m = faded(m, points, vis, frame.scale, box)
     _blend(out, box, _bgr(lab), m * float(amount))
 
 
@@ -206,7 +200,7 @@ def under_eye(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: flo
         low = cv2.GaussianBlur(lab, (0, 0), max(UNDER_BLUR * frame.scale, 0.5), borderType=cv2.BORDER_REPLICATE)
         gap = tone - low
         gap[..., 0] = np.maximum(gap[..., 0], 0.0)  # lighten the shadow, never darken
-        m = _weighted(m, box, points, vis, frame.scale)
+        m = faded(m, points, vis, frame.scale, box)
         _blend(out, box, _bgr(lab + UNDER_STRENGTH * gap), m * float(amount))
 
 
@@ -233,7 +227,7 @@ def eyeliner(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: floa
     if not m.size:
         return
     target = np.array(rgb[::-1], np.float32)
-    m = _weighted(m, box, points, vis, frame.scale)
+    m = faded(m, points, vis, frame.scale, box)
     _blend(out, box, target, m * (EYELINER_OPACITY * float(amount)))
 
 
@@ -255,7 +249,7 @@ def eyeshadow(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: flo
         return
     x0, y0, x1, y1 = box
     target = _recolor(out[y0:y1, x0:x1], rgb, m, SHADOW_LIGHTNESS)
-    m = _weighted(m, box, points, vis, frame.scale)
+    m = faded(m, points, vis, frame.scale, box)
     _blend(out, box, target, m * (SHADOW_OPACITY * float(amount)))
 
 
@@ -269,7 +263,7 @@ def brow_tint(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: flo
         return
     x0, y0, x1, y1 = box
     target = _recolor(out[y0:y1, x0:x1], rgb, m, BROW_LIGHTNESS)
-    m = _weighted(m, box, points, vis, frame.scale)
+    m = faded(m, points, vis, frame.scale, box)
     _blend(out, box, target, m * (BROW_OPACITY * float(amount)))
 
 
@@ -300,7 +294,7 @@ def lens(out: np.ndarray, points: np.ndarray, frame: FaceFrame, amount: float, r
     light = _lab(region)[..., 0]
     m = m * (1.0 - smooth_ramp(light, *LENS_SCLERA_L)) * smooth_ramp(light, *LENS_BLACK_L)
     target = _recolor(region, rgb, m, LENS_LIGHTNESS)
-    m = _weighted(m, box, points, vis, frame.scale)
+    m = faded(m, points, vis, frame.scale, box)
     _blend(out, box, target, m * (LENS_OPACITY * float(amount)))
 
 

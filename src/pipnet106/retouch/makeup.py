@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..shape.frame import (LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE, FaceFrame)
-from .masks import region_mask, region_mask_small, visible_weight
+from .masks import faded, region_mask, region_mask_small, visible_weight
 
 LIP_LIGHTNESS = 0.5     # fraction of the mean lightness difference to the lipstick that is applied
 BLUSH_STRENGTH = 0.45   # blush opacity at amount 1, at the cheek's centre
@@ -84,8 +84,7 @@ def lipstick(out: np.ndarray, face, frame: FaceFrame, rgb: tuple[int, int, int],
         return
     x0, y0, x1, y1 = box
     target = _recolor(out[y0:y1, x0:x1], rgb, m, LIP_LIGHTNESS)
-    w = visible_weight(np.asarray(getattr(face, "points", face), np.float64), vis, frame.scale, box)
-    m = m if w is None else m * w
+    m = faded(m, np.asarray(getattr(face, "points", face), np.float64), vis, frame.scale, box)
     _blend(out, box, target, m * float(amount))
 
 

@@ -275,3 +275,12 @@ def visible_weight(points: np.ndarray, visibility: np.ndarray | None, scale: flo
     xs = x0 + (np.arange(w) + 0.5) * ((x1 - x0) / max(w, 1))
     ys = y0 + (np.arange(h) + 0.5) * ((y1 - y0) / max(h, 1))
     return visible_weight_at(points, visibility, scale, xs, ys)
+
+
+def faded(mask: np.ndarray, points: np.ndarray, visibility: np.ndarray | None, scale: float,
+          box: tuple[int, int, int, int]) -> np.ndarray:
+    """`mask` over `box` times the visibility fade (`visible_weight`), or `mask` itself when the face
+    has no visibility or every point is visible: what every colour effect blends with."""
+    w = visible_weight(points, visibility, scale, box)
+    return mask if w is None else mask * w
+
