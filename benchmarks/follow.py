@@ -25,10 +25,10 @@ from pipnet106 import Landmarker
 from pipnet106.fileio import atomic_write_json
 from pipnet106.layout import LAPA106
 from pipnet106.synth.faces import render_face
+from pipnet106.train.evaluate import report
 from pipnet106.train.follow import measure_follow, prepared_faces
 
 POOLS = ("lfw", "utk", "mebeauty", "prima", "cuhk", "aaf", "webmorph")
-REGIONS = ("contour", "brows", "nose", "eyes", "mouth", "pupils")
 
 
 def synthetic_faces(n: int, seed: int = 0):
@@ -40,18 +40,18 @@ def synthetic_faces(n: int, seed: int = 0):
 
 
 def region_nme(lm: Landmarker, faces) -> dict:
-    """NME (outer-eye corners) per region of the unwarped faces, boxes from the labels; and ms/face."""
-    errs, secs = {r: [] for r in ("all",) + REGIONS}, 0.0
-    for image, labels in faces:
+    """NME (outer-eye corners) overall and per region of the unwarped faces (`train.evaluate.report`),
+    boxes from the labels; and ms/face."""
+    preds, labels, secs = [], [], 0.0
+    for image, lab in faces:
         t0 = time.perf_counter()
-        pts, _ = lm.landmarks_for_boxes(image, np.r_[labels.min(0), labels.max(0)][None])
+        pts, _ = lm.landmarks_for_boxes(image, np.r_[lab.min(0), lab.max(0)][None])
         secs += time.perf_counter() - t0
-        d = np.linalg.norm(pts[0] - labels, axis=1) / LAPA106.norm_distance(labels, "outer_eye")
-        errs["all"].append(float(d.mean()))
-        for r in REGIONS:
-            errs[r].append(float(d[LAPA106.region_index(r)].mean()))
-    n = len(errs["all"])
-    return {"faces": n, "ms_per_face": 1e3 * secs / max(n, 1), **{r: float(np.mean(v)) for r, v in errs.items()}}
+        preds.append(pts[0])
+        labels.append(lab)
+    rep = report(np.array(preds), np.array(labels), LAPA106)
+    n = rep["num_samples"]
+    return {"faces": n, "ms_per_face": 1e3 * secs / max(n, 1), "all": rep["nme"], **rep["regions"]}
 
 
 def face_sets(a) -> dict:
