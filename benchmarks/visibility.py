@@ -47,6 +47,7 @@ def main() -> None:
         print("|---" * (len(REGIONS) + 2) + "|")
         for key, label in (("recall", "recall of covered points"), ("false_occluded", "false-occluded rate")):
             print(f"| {label} | " + " | ".join(f"{rep['regions'][r][key]:.3f}" for r in ("all",) + REGIONS) + " |")
+        print(f"\nROC AUC (covered vs uncovered, any threshold): {rep['auc']:.3f}")
         atomic_write_json(a.json, out)
 
 

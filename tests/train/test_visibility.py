@@ -6,7 +6,7 @@ import pytest
 
 from pipnet106.data import occluders
 from pipnet106.synth.faces import render_face
-from pipnet106.train.visibility import format_visibility, measure_visibility, summarise
+from pipnet106.train.visibility import format_visibility, logit_shift, measure_visibility, roc_auc, summarise
 
 
 def _faces(n=3):
@@ -48,7 +48,7 @@ def test_an_oracle_scores_perfectly_and_a_blind_model_scores_zero():
     assert allr["recall"] == 1.0 and allr["false_occluded"] == 0.0
     blind = measure_visibility(_AllVisible(), faces, seed=7, kinds=kinds, per_face=2)["regions"]["all"]
     assert blind["recall"] == 0.0 and blind["false_occluded"] == 0.0
-    assert "recall" in format_visibility(rep)
+    assert rep["auc"] == 1.0 and "recall" in format_visibility(rep) and "AUC" in format_visibility(rep)
 
 
 def test_a_model_without_visibility_is_reported():
@@ -65,3 +65,24 @@ def test_rates_per_region_count_the_right_points():
     rep = summarise(covered, flagged, 2, 0.5)["regions"]
     assert rep["mouth"]["recall"] == pytest.approx(0.5) and rep["mouth"]["false_occluded"] == 0.0
     assert rep["contour"]["false_occluded"] == pytest.approx(1 / 66) and np.isnan(rep["contour"]["recall"])
+
+
+def test_auc_is_the_share_of_correctly_ordered_pairs():
+    rng = np.random.default_rng(3)
+    pos = rng.random(300) < 0.3
+    score = np.round(rng.normal(pos * 0.8, 1.0), 1)      # rounded: many ties
+    pairs = score[pos][:, None] - score[~pos][None, :]
+    brute = ((pairs > 0).sum() + 0.5 * (pairs == 0).sum()) / pairs.size
+    assert roc_auc(pos, score) == pytest.approx(brute, abs=1e-12)
+    assert roc_auc(pos, np.where(pos, 1.0, 0.0)) == 1.0 and roc_auc(pos, np.zeros(300)) == 0.5
+
+
+def test_logit_shift_puts_the_chosen_share_of_uncovered_points_below_one_half():
+    rng = np.random.default_rng(4)
+    covered = rng.random((50, 106)) < 0.1
+    logits = rng.normal(np.where(covered, 0.5, 2.5), 1.0)      # a cautious head: covered points mostly above 0
+    scores = 1 / (1 + np.exp(-logits))
+    shift = logit_shift(covered, scores, 0.03)
+    after = 1 / (1 + np.exp(-(logits + shift)))
+    assert (after[~covered] < 0.5).mean() == pytest.approx(0.03, abs=0.002)
+    assert (after[covered] < 0.5).mean() > (scores[covered] < 0.5).mean() + 0.2   # more covered points found
