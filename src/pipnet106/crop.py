@@ -56,9 +56,14 @@ class CropTransform:
         return (p - np.array([self.offset_x, self.offset_y])) / self.scale
 
     def matrix(self) -> np.ndarray:
-        """2x3 affine source->crop in OpenCV's pixel-centre convention."""
-        s = self.scale
-        return pixel_centre_matrix(np.array([[s, 0.0, self.offset_x], [0.0, s, self.offset_y]]))
+        """2x3 affine source->crop in OpenCV's pixel-centre convention.
+
+        `pixel_centre_matrix` of [[s, 0, ox], [0, s, oy]] written out in Python floats (the same
+        float64 operations in the same order, so the same matrix): this runs once per face per
+        frame, and after a network run has evicted the caches numpy's small-array calls cost more
+        than the arithmetic (part of what the pipeline adds to the network, issue 23 item 7)."""
+        s = float(self.scale)
+        return np.array([[s, 0.0, (s * 0.5 + self.offset_x) - 0.5], [0.0, s, (s * 0.5 + self.offset_y) - 0.5]])
 
     def apply(self, image: np.ndarray, border_value: int | tuple = 0) -> np.ndarray:
         """The `size` x `size` crop of `image`, anti-aliased when shrinking.
@@ -170,22 +175,34 @@ def box_transform(box: np.ndarray, size: int) -> CropTransform:
 
 def square_box(box: np.ndarray, enlarge: float = DEFAULT_ENLARGE) -> np.ndarray:
     """Square box around the centre of (x0, y0, x1, y1), side = long side * enlarge."""
+    return np.array(_square(box, enlarge))
+
+
+def _square(box, enlarge: float) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = [float(v) for v in box]
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     half = max(x1 - x0, y1 - y0) * enlarge / 2.0
-    return np.array([cx - half, cy - half, cx + half, cy + half])
+    return cx - half, cy - half, cx + half, cy + half
+
+
+def square_crop(box, size: int, enlarge: float = DEFAULT_ENLARGE) -> CropTransform:
+    """`box_transform(square_box(box, enlarge), size)` in Python floats (the same numbers): the
+    per-face, per-frame crop of trackers and first passes, where small numpy calls cost more than
+    the arithmetic once a network run has evicted the caches."""
+    return box_transform(_square(box, enlarge), size)
 
 
 def points_box(points: np.ndarray) -> np.ndarray:
     """Tight box (x0, y0, x1, y1) of (N, 2) points, ignoring non-finite rows."""
     p = np.asarray(points, dtype=np.float64)
-    p = p[np.isfinite(p).all(axis=1)]
-    return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
+    if not np.isfinite(p).all():  # (the test first: a tracker calls this per face per frame)
+        p = p[np.isfinite(p).all(axis=1)]
+    return np.concatenate([p.min(axis=0), p.max(axis=0)])
 
 
 def crop_from_points(points: np.ndarray, size: int, enlarge: float = DEFAULT_ENLARGE) -> CropTransform:
     """The training crop: square around the landmark box enlarged by `enlarge`."""
-    return box_transform(square_box(points_box(points), enlarge), size)
+    return square_crop(points_box(points), size, enlarge)
 
 
 def crop_change(a: CropTransform, b: CropTransform) -> float:

@@ -86,8 +86,9 @@ class Layout:
             known = ", ".join(list(self.norm_pairs) + ["bbox"])
             raise ValueError(f"layout {self.name} has no normalization {norm!r}; known: {known}")
         a, b = self.norm_pairs[norm]
-        pa = pts[..., list(a), :].mean(axis=-2)
-        pb = pts[..., list(b), :].mean(axis=-2)
+        # a one-point side is that point (its mean, without the copies: trackers call this every frame)
+        pa = pts[..., a[0], :] if len(a) == 1 else pts[..., list(a), :].mean(axis=-2)
+        pb = pts[..., b[0], :] if len(b) == 1 else pts[..., list(b), :].mean(axis=-2)
         return np.linalg.norm(pa - pb, axis=-1)
 
     def to_dict(self) -> dict:

@@ -21,8 +21,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..crop import (AREA_FILTER_BELOW, CropTransform, box_transform, crop_change, crop_from_points, points_box,
-                   square_box)
+from ..crop import (AREA_FILTER_BELOW, CropTransform, crop_change, crop_from_points, points_box,
+                   square_crop)
 from ..constants import STARTER_ONNX, STARTER_PT
 from ..errors import UserError
 from ..fileio import read_image, to_bgr
@@ -381,7 +381,7 @@ class Landmarker:
         its box to where the landmark box usually is, so the first crop is already close to
         the training crop; boxes given by the user are taken as they are.
         """
-        return box_transform(square_box(calibrated_box(box, calibration), self.enlarge), self.size)
+        return square_crop(calibrated_box(box, calibration), self.size, self.enlarge)
 
     def landmarks_for_boxes(self, image: np.ndarray, boxes: np.ndarray, refine: int | None = None,
                             calibration: Sequence[float] | None = None, visibility: bool = False

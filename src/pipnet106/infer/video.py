@@ -139,13 +139,13 @@ class Tracker:
 
         Each track's crop, box, mean confidence and eye distance are worked out once per frame (they
         are this loop's only cost besides the network: one face of a video call)."""
-        from ..crop import box_transform, square_box
+        from ..crop import square_crop
 
         if not self.tracks:
             return []
         # the training crop from each track's points (`crop.crop_from_points`); `tr.box` is already
         # their box: every track enters a frame with box = points_box(raw) (`_restart` and below)
-        crops = [box_transform(square_box(tr.box, self.lm.enlarge), self.lm.size) for tr in self.tracks]
+        crops = [square_crop(tr.box, self.lm.size, self.lm.enlarge) for tr in self.tracks]
         pts, conf, vis = self.lm.landmarks_in_crops(image, crops, visibility=True)
         drifting = []
         for i, (tr, t, p, c) in enumerate(zip(self.tracks, crops, pts, conf)):
