@@ -134,3 +134,17 @@ def test_area_crop_equals_exact_footprint_means(seed):
     got = t.apply(img, border_value=border).astype(int)
     assert (covered < 0.999 / s**2).any()  # part of the footprint is off the image
     assert np.abs(got - ref).max() <= 0.5 + 1e-3  # the exact mean, rounded
+
+
+def test_fast_crop_maths_give_the_same_numbers_as_the_general_rule():
+    """`CropTransform.matrix` and `square_crop` are the per-frame paths written in Python floats;
+    they must equal `pixel_centre_matrix` and `box_transform(square_box(...))` exactly."""
+    from pipnet106.crop import square_box, square_crop
+
+    rng = np.random.default_rng(11)
+    for _ in range(2000):
+        s, ox, oy = rng.uniform(0.01, 12), rng.uniform(-5e3, 5e3), rng.uniform(-5e3, 5e3)
+        t = CropTransform(s, ox, oy, 128)
+        assert np.array_equal(t.matrix(), pixel_centre_matrix(np.array([[s, 0, ox], [0, s, oy]])))
+        box = np.sort(rng.uniform(-100, 3000, 4).reshape(2, 2), axis=0).ravel()[[0, 2, 1, 3]]
+        assert square_crop(box, 128, 1.25) == box_transform(square_box(box, 1.25), 128)
