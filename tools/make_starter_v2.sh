@@ -41,3 +41,17 @@ $PY tools/v2_eval.py --weights v1=src/pipnet106/assets/starter.pt v2="$DATA/runs
 # int8 twin (opt-in, see README "Speed"): calibrated on 300 crops of the training list
 .venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter_int8.onnx \
     --int8 --calib "$DATA/prep/mix" --calib-count 300
+# the visibility output (docs/model-card.md "Per-point visibility"): v2 frozen, only its visibility head
+# trained on v2's data with every occluder kind pasted, in two stages, then one calibration shift of
+# its logits chosen on training faces; the release files are written again (points bit-identical)
+T1="env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/pipnet106"
+$T1 train --config configs/starter_visibility.yaml --data "$DATA/prep/mix2" --out "$DATA/runs/vis1" --init starter
+$T1 train --config configs/starter_visibility.yaml --data "$DATA/prep/mix2" --out "$DATA/runs/vis2" \
+    --init "$DATA/runs/vis1/last.pt" --set lr=0.01 --set epochs=6 --set "decay_epochs=[4,10]" --set warmup_steps=0
+OMP_NUM_THREADS=2 $PY tools/calibrate_visibility.py --weights "$DATA/runs/vis2/last.pt" --data "$DATA/prep/mix2" \
+    --faces 300 --false-rate 0.025 --out "$DATA/runs/vis2/calibrated.pt"
+.venv/bin/pipnet106 export --weights "$DATA/runs/vis2/calibrated.pt" --out src/pipnet106/assets/starter.pt --fp16-weights
+.venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter.onnx --fp16-weights
+.venv/bin/pipnet106 export --weights src/pipnet106/assets/starter.pt --out src/pipnet106/assets/starter_int8.onnx \
+    --int8 --calib "$DATA/prep/mix" --calib-count 300
+OMP_NUM_THREADS=2 $PY benchmarks/visibility.py starter=src/pipnet106/assets/starter.onnx --pools "$DATA/prep"

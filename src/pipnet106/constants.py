@@ -61,3 +61,7 @@ HEAD_NAMES = ("pip", "regression", "simcc", "heatmap")
 SimpleBaseline-style heatmap (`models.heads`, `models.head_codecs`; docs/heads.md compares them)."""
 OCCLUDER_KINDS = ("box", "hand", "hair", "glasses", "mask", "phone", "texture")
 """What the occlusion augmentation can draw (`data.occluders`); config key `occluders`."""
+VISIBLE_MIN = 0.5
+"""Per-point visibility (`Face.visibility`) below this means covered: `draw` draws those points hollow,
+the retouch fades its edits near them (in proportion to how far below), the visibility benchmark counts
+them as found, and `tools/calibrate_visibility.py` sets a trained head's logits against this line."""

@@ -13,6 +13,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .constants import VISIBLE_MIN
 from .layout import Layout, get_layout
 
 # BGR colours per fine region name (shared by every layout that uses these names).
@@ -57,9 +58,6 @@ def _fixed(x: float) -> int:
 def auto_radius(image: np.ndarray) -> int:
     return max(1, int(round(min(image.shape[:2]) / 220)))
 
-
-VISIBLE_MIN = 0.5
-"""Points whose visibility (`Face.visibility`) is below this are drawn hollow: occluded."""
 
 
 def draw_points(image: np.ndarray, points: np.ndarray, layout: Layout | str | None = None,

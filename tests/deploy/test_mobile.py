@@ -126,18 +126,19 @@ def test_dense_decoding_float16_stays_finite():
 
 def test_phone_module_dense_matches_gather(lm):
     """The starter's graph with dense decoding (and the normalization as buffers) gives the ONNX
-    graph's points on real crops."""
+    graph's points and visibility on real crops."""
     loaded = load_model(STARTER_PT)
     gather = InferenceModule.from_loaded(loaded)
     dense = PhoneModule(loaded, "uint8_nhwc_bgr", "dense")
     x = torch.from_numpy(_face_crops(lm))
     with torch.inference_mode():
-        gp, gc = gather(x)
-        dp, dc = dense(x)
+        gp, gc, gv = gather(x)       # the shipped starter has a visibility output
+        dp, dc, dv = dense(x)
         steady = loaded.decoder.steady(gather.model(gather.preprocess(x), offsets=False)[0], 1e-4)
     assert steady.float().mean() > 0.95
     assert torch.equal(dc, gc)
     assert (dp - gp).abs()[steady].max() < 1e-5
+    assert (dv - gv).abs()[steady].max() < 1e-5
 
 
 def test_unknown_decoding_refused():
@@ -427,12 +428,17 @@ def test_visibility_in_the_coreml_spec(vis_model, tmp_path):
     assert dict(spec.description.metadata.userDefined)["outputs"] == "points,conf,visibility"
 
 
-def test_starter_files_have_two_outputs(ncnn_file):
-    """The shipped starter has no visibility head: its phone files have points and conf only."""
+def test_starter_files_carry_the_visibility_output(ncnn_file, reference):
+    """The shipped starter has a visibility head: its phone files have points, conf and visibility,
+    the visibility the float32 ONNX file gives on the same crops (read at the same cells: steady
+    ones); the two-output call still works."""
     backend = load_backend(ncnn_file.path, threads=1)
-    assert not backend.has_visibility and ncnn_file.outputs == "points,conf"
-    crops = np.zeros((2, 128, 128, 3), np.uint8)
-    assert backend.predict(crops)[2] is None and len(backend(crops)) == 2
+    assert backend.has_visibility and ncnn_file.outputs == "points,conf,visibility"
+    crops = reference["crops"]
+    _, _, vis = backend.predict(crops)
+    _, _, ref = load_backend(reference["path"], threads=1).predict(crops)
+    assert vis.shape == (len(crops), 106) and np.abs(vis - ref)[reference["steady"](1e-3)].max() < 1e-3
+    assert len(backend(crops)) == 2
 
 
 # ----------------------------------------------------------------------------- CLI checks (no converter needed)

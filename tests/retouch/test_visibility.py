@@ -1,6 +1,6 @@
 """Per-point visibility in retouch (issue 20, section 2): colour effects and warps fade over points the
-model marks occluded; without visibility (the starter has none) the retouch is byte-identical to
-before. Faces here carry a visibility set by hand."""
+model marks occluded (below VISIBLE_MIN); without visibility, or with no point below that line, the
+retouch is byte-identical to before. Faces here carry a visibility set by hand."""
 from __future__ import annotations
 
 import sys
@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipnet106.constants import VISIBLE_MIN
 from pipnet106.retouch import PRESETS, Adjustments, retouch
 from pipnet106.retouch.masks import VIS_INNER, VIS_RADIUS
 from pipnet106.retouch.warp import face_field
@@ -47,7 +48,7 @@ def test_no_or_full_visibility_is_byte_identical(face):
     conf = np.ones(106)
     adj = PRESETS["glam"].updated(lens=0.6, skin_tone=0.3)
     plain = retouch(img, [pts], adj)
-    for vis in (None, np.ones(106), np.full(106, 0.99)):
+    for vis in (None, np.ones(106), np.full(106, 0.99), np.full(106, VISIBLE_MIN)):
         assert np.array_equal(retouch(img, [_Seen(pts, conf, vis)], adj), plain)
 
 
@@ -118,14 +119,45 @@ def test_warp_fades_at_occluded_contour_points(face):
 
 
 def test_partial_visibility_gives_a_partial_edit(face):
-    """Visibility 0.5 on the lower lip's points: next to them the lipstick's change is about half."""
+    """Visibility VISIBLE_MIN / 2 on the lower lip's points: next to them the lipstick's change is about
+    half; at VISIBLE_MIN and above (a probable, not a certain, visible point) nothing fades."""
     img, pts, regions, fr = face
     lower = MOUTH_OUTER[pts[MOUTH_OUTER, 1] > pts[MOUTH_OUTER, 1].mean() + 2]
     adj = Adjustments(lipstick=(200, 20, 60), lipstick_amount=1.0)
     plain = retouch(img, [pts], adj).astype(np.float64)
     vis = np.ones(106)
-    vis[lower] = 0.5
+    vis[lower] = VISIBLE_MIN / 2
     out = retouch(img, [_Seen(pts, np.ones(106), vis)], adj).astype(np.float64)
     near = regions["lips"] & _near(pts[lower], img.shape, 0.9 * VIS_INNER * fr.scale)
     full, half = np.abs(plain - img)[near].sum(), np.abs(out - img)[near].sum()
     assert 0.4 < half / full < 0.6, half / full
+    vis[:] = 0.8                        # what a trained head gives points it sees: no fade at all
+    vis[lower] = VISIBLE_MIN
+    assert np.array_equal(retouch(img, [_Seen(pts, np.ones(106), vis)], adj), plain.astype(np.uint8))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_lipstick_stays_off_a_mask_the_starter_sees(seed):
+    """Closed loop with the shipped starter: a face mask pasted over one face of the group photo,
+    the face re-detected, lipstick applied. The starter calls every lip point covered, and the
+    lipstick's change on the mask's pixels falls to under 40% of what the same points give without
+    visibility (measured 6-29%)."""
+    pytest.importorskip("onnxruntime")
+    from pipnet106 import Landmarker
+    from pipnet106.constants import STARTER_ONNX
+    from pipnet106.data.occluders import occlude
+    from pipnet106.fileio import read_image
+
+    lm = Landmarker.from_path(STARTER_ONNX, threads=1)
+    image = read_image(Path(__file__).resolve().parents[1] / "fixtures" / "group4.jpg")
+    faces = lm.predict(image)
+    occ, visible, _ = occlude(image.copy(), faces[seed].points, np.random.default_rng(seed), ("mask",))
+    lips = np.r_[MOUTH_OUTER, MOUTH_INNER]
+    assert not visible[lips].any()                            # premise: the mask covers the lips
+    seen = lm.predict(occ, boxes=[faces[seed].box])[0]
+    assert (seen.visibility[lips] < VISIBLE_MIN).all()
+    on_mask = np.abs(occ.astype(int) - image).sum(axis=2) > 0
+    adj = Adjustments(lipstick=(200, 20, 60), lipstick_amount=1.0)
+    faded = np.abs(retouch(occ, [seen], adj).astype(int) - occ).sum(axis=2)[on_mask].sum()
+    plain = np.abs(retouch(occ, [seen.points], adj).astype(int) - occ).sum(axis=2)[on_mask].sum()
+    assert plain > 0 and faded < 0.4 * plain, (faded, plain)

@@ -143,17 +143,18 @@ def test_shipped_finetune_config_warms_up_and_says_colour():
 
 def test_train_only_visibility_adds_the_output_without_moving_a_point(data, tmp_path):
     """`train_only: visibility` from the starter: the visibility head learns, every other weight and
-    BatchNorm statistic stays the starter's, so the points decode exactly as before."""
+    BatchNorm statistic stays the starter's, so the points decode exactly as before (how the shipped
+    starter got its head)."""
     out = tmp_path / "vis"
     finetune(data, out, "visibility=true", "train_only=visibility", "occlude_prob=1.0", "occluders=hand,mask",
              "lr=0.01", "warmup_steps=0", epochs=1)
     before, after = state(STARTER), state(out / "last.pt")
     vis = {k for k in after if k.startswith("vis_layer.")}
-    assert vis and not (vis & set(before))
-    assert {k for k in after if k not in vis} == set(before)
+    assert vis and set(after) == set(before)
     for k, v in before.items():
-        assert torch.equal(after[k].to(v.dtype), v), k          # weights and running statistics alike
-    assert any(after[k].abs().sum() > 0 for k in vis)
+        if k not in vis:
+            assert torch.equal(after[k].to(v.dtype), v), k      # weights and running statistics alike
+    assert any(not torch.equal(after[k].to(before[k].dtype), before[k]) for k in vis)   # the head learned
 
 
 def test_train_only_needs_the_visibility_head(data, tmp_path):

@@ -179,6 +179,8 @@ def init_from(model: torch.nn.Module, ck: dict[str, Any], path: str | Path, layo
     msg = f"init: {len(loaded)}/{len(own)} tensors from {path}"
     if skipped:
         msg += f"; {len(skipped)} skipped (shape/architecture differs)"
+    if any(k.startswith("vis_layer.") for k in skipped) and not any(k.startswith("vis_layer.") for k in own):
+        msg += "; NOTE its visibility head is dropped (set visibility: true to keep and train it)"
     src_nb = np.asarray(ck["nb"])
     if src_nb.shape != np.asarray(nb).shape or not np.array_equal(src_nb, nb):
         msg += "; NOTE neighbour table differs from the checkpoint's (neighbour heads re-learn)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..constants import VISIBLE_MIN
 from ..errors import UserError
 from ..shape.primitives import smooth_ramp
 from ..shape.frame import (CONTOUR, LEFT_BROW_UPPER, RIGHT_BROW_UPPER, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, RIGHT_BROW, RIGHT_EYE, FaceFrame,
@@ -235,7 +236,7 @@ def polygon_mask(polys: list[np.ndarray], shape: tuple[int, ...], scale: float, 
 
 VIS_RADIUS = 0.12   # face scales: how far from an occluded point its effects fade ...
 VIS_INNER = 0.06    # ... and within how far they are gone entirely (x the point's hidden fraction)
-VIS_HIDDEN = 0.02   # points with visibility above 1 - this count as fully visible
+VIS_HIDDEN = 0.02   # points hidden by less than this (visibility above 0.49) count as fully visible
 VIS_WARP_RADIUS = 0.35  # face scales: a warp fades over a wider ring (a steep fade would compress the
                         # image there and make the fold-over guard shrink the whole face's field)
 
@@ -245,15 +246,17 @@ def visible_weight_at(points: np.ndarray, visibility: np.ndarray | None, scale: 
     """(len(ys), len(xs)) float32 weight in [0, 1] on the grid of continuous coordinates xs x ys that
     fades edits near occluded points, or None.
 
-    1 - max over points of (1 - visibility) x f(d), f = 1 within VIS_INNER face scales of the point,
-    falling smoothly to 0 at `radius` face scales: a point hidden by a hand takes the edit off its
+    1 - max over points of hidden x f(d), f = 1 within VIS_INNER face scales of the point, falling
+    smoothly to 0 at `radius` face scales: a point hidden by a hand takes the edit off its
     neighbourhood (lipstick is not painted on the fingers over the lips; a cheek warp does not drag
-    the hand). None when the face has no visibility or every point is visible, so the retouch is
-    then exactly what it is without visibility.
+    the hand). hidden = 1 - visibility / VISIBLE_MIN, clipped to [0, 1]: a model's visibility is a
+    probability, and uncovered points read 0.8-0.99, so only points it calls covered (below
+    VISIBLE_MIN) fade anything, fully at 0 and half at VISIBLE_MIN / 2. None when the face has no
+    visibility or no covered point, so the retouch is then exactly what it is without visibility.
     """
     if visibility is None:
         return None
-    hidden = 1.0 - np.clip(np.asarray(visibility, np.float64).reshape(-1), 0.0, 1.0)
+    hidden = np.clip(1.0 - np.asarray(visibility, np.float64).reshape(-1) / VISIBLE_MIN, 0.0, 1.0)
     idx = np.nonzero(hidden > VIS_HIDDEN)[0]
     if not len(idx):
         return None

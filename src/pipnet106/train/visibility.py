@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..constants import OCCLUDER_KINDS as KINDS
+from ..constants import OCCLUDER_KINDS as KINDS, VISIBLE_MIN
 from ..data.occluders import occlude
 from ..layout import LAPA106
 
@@ -22,7 +22,7 @@ REGIONS = ("contour", "brows", "nose", "eyes", "mouth", "pupils")
 
 
 def measure_visibility(landmarker, faces: Iterable[tuple[np.ndarray, np.ndarray]], *, seed: int = 12345,
-                       kinds: tuple[str, ...] = KINDS, threshold: float = 0.5, per_face: int = 2) -> dict:
+                       kinds: tuple[str, ...] = KINDS, threshold: float = VISIBLE_MIN, per_face: int = 2) -> dict:
     """Recall of covered points and false-occluded rate, per region and overall, plus the ROC AUC
     (threshold-free: how well visibility ranks covered below uncovered points).
 
@@ -71,7 +71,7 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 
 def logit_shift(covered: np.ndarray, scores: np.ndarray, false_rate: float) -> float:
     """The shift to add to every visibility logit so that `false_rate` of the uncovered points fall
-    below 0.5 (the package's covered/uncovered line): a one-number calibration of a trained head,
+    below `VISIBLE_MIN` = 0.5 (the package's covered/uncovered line): a one-number calibration of a trained head,
     measured on occluded copies of training faces, never on the faces it is then evaluated on."""
     p = np.clip(np.asarray(scores, dtype=np.float64)[~np.asarray(covered, dtype=bool)], 1e-7, 1 - 1e-7)
     return float(-np.quantile(np.log(p / (1 - p)), false_rate))
