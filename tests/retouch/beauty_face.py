@@ -8,6 +8,8 @@ the package's masks, so the tests measure the effects against what was painted.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -18,6 +20,19 @@ from pipnet106.shape.frame import (LEFT_BROW, LEFT_EYE, LEFT_INNER, LEFT_OUTER, 
 from pipnet106.synth.faces import template
 
 PUPILS = (LAPA106.landmarks["left_pupil"], LAPA106.landmarks["right_pupil"])
+
+
+@dataclass
+class FaceStub:
+    """A face as the landmarker returns it, with what the retouch reads set by hand: points,
+    confidences, pose, the reliable flag and per-point visibility."""
+
+    points: np.ndarray
+    conf: np.ndarray
+    pose: dict | None = None
+    reliable: bool = True
+    visibility: np.ndarray | None = None
+
 SKIN, HAIR, BROW, LIPS, TEETH = (205, 160, 135), (50, 35, 30), (80, 60, 50), (170, 60, 70), (232, 222, 185)
 SCLERA, IRIS = (225, 210, 210), (110, 75, 45)   # RGB; the sclera a little red
 

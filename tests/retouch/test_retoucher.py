@@ -1,7 +1,7 @@
 """Retouching: identity, fold-over, closed loop with our own landmarks, exact background, masks, makeup."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import cv2
@@ -19,6 +19,9 @@ from pipnet106.shape.frame import (CHIN, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH
                                      NOSE_LOWER, RIGHT_BROW, RIGHT_EYE)
 from pipnet106.retouch.makeup import _apply_gain, cheek_centres
 from pipnet106.shape.field import BAND_PX
+
+sys.path.insert(0, str(Path(__file__).parent))
+from beauty_face import FaceStub  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GROUP = FIXTURES / "group4.jpg"
@@ -353,24 +356,16 @@ def test_skin_gain_in_bands_equals_whole_box_resample():
     assert np.array_equal(gain(A, B)[outside], img[outside])
 
 
-@dataclass
-class _Posed:
-    points: np.ndarray
-    conf: np.ndarray
-    pose: dict | None = None
-    reliable: bool = True
-
-
 def test_unreliable_faces_fade_out(group):
     img, faces, _, _ = group
     f = faces[2]
     adj = PRESETS["strong"]
-    for face in (_Posed(f.points, f.conf * 0.3), _Posed(f.points, f.conf, reliable=False),
-                 _Posed(f.points, f.conf, pose={"yaw": 70.0, "pitch": 0.0, "roll": 0.0})):
+    for face in (FaceStub(f.points, f.conf * 0.3), FaceStub(f.points, f.conf, reliable=False),
+                 FaceStub(f.points, f.conf, pose={"yaw": 70.0, "pitch": 0.0, "roll": 0.0})):
         assert np.array_equal(retouch(img, [face], adj), img)
-    _, rep = retouch_report(img, [_Posed(f.points, f.conf, pose={"yaw": 40.0})], adj)
+    _, rep = retouch_report(img, [FaceStub(f.points, f.conf, pose={"yaw": 40.0})], adj)
     assert 0 < rep[0].weight < 1
-    _, rep = retouch_report(img, [_Posed(f.points, f.conf, pose={"yaw": 5.0})], adj)
+    _, rep = retouch_report(img, [FaceStub(f.points, f.conf, pose={"yaw": 5.0})], adj)
     assert rep[0].weight == 1
 
 

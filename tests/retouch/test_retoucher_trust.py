@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import cv2
@@ -24,6 +24,9 @@ from pipnet106.retouch.masks import face_outline, own_region
 from pipnet106.retouch.params import DEFAULT_BLUSH, PRESET_USES
 from pipnet106.retouch.warp import template_shift
 from pipnet106.synth.faces import template
+
+sys.path.insert(0, str(Path(__file__).parent))
+from beauty_face import FaceStub  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PAIR = FIXTURES / "pair2.jpg"
@@ -94,14 +97,6 @@ def test_lips_pushed_outside_their_face_colour_nothing_outside_it():
         assert rep[0].edited
 
 
-@dataclass
-class _Posed:
-    points: np.ndarray
-    conf: np.ndarray
-    pose: dict | None = None
-    reliable: bool = True
-
-
 @pytest.mark.parametrize("adj", [Adjustments(lipstick=(200, 20, 60), lipstick_amount=1.0),
                                  Adjustments(blush=1.0), Adjustments(smooth_skin=1.0)],
                          ids=["lipstick", "blush", "smooth_skin"])
@@ -118,12 +113,12 @@ def test_colour_effects_fade_with_yaw_and_reliability(adj):
         out, rep = retouch_report(img, [face], adj)
         return float(np.abs(out.astype(np.int32) - img).sum()), rep[0].weight
 
-    full, w_full = change(_Posed(pts, conf, {"yaw": 5.0, "pitch": 0.0}))
-    part, w_part = change(_Posed(pts, conf, {"yaw": 40.0, "pitch": 0.0}))
+    full, w_full = change(FaceStub(pts, conf, {"yaw": 5.0, "pitch": 0.0}))
+    part, w_part = change(FaceStub(pts, conf, {"yaw": 40.0, "pitch": 0.0}))
     assert w_full == 1.0 and 0.1 < w_part < 0.5 and full > 0
     assert 0.5 * w_part < part / full < 1.5 * w_part, "colour should fade as the warp's weight does"
-    for face in (_Posed(pts, conf, {"yaw": 70.0, "pitch": 0.0}), _Posed(pts, conf, reliable=False),
-                 _Posed(pts, np.full(106, 0.3))):
+    for face in (FaceStub(pts, conf, {"yaw": 70.0, "pitch": 0.0}), FaceStub(pts, conf, reliable=False),
+                 FaceStub(pts, np.full(106, 0.3))):
         out, rep = retouch_report(img, [face], adj)
         assert np.array_equal(out, img) and not rep[0].edited
 
@@ -191,7 +186,7 @@ def test_blush_visible_on_every_tone():
 def test_report_marks_only_faces_actually_edited():
     img = _textured((300, 520))
     a, b = _face(200, 20, 40), _face(200, 250, 40)
-    faded = _Posed(b, np.full(106, 0.3))
+    faded = FaceStub(b, np.full(106, 0.3))
     for adj in (PRESETS["slim"], Adjustments(lipstick=(200, 20, 60), lipstick_amount=0.5)):
         _, rep = retouch_report(img, [a, faded], adj)
         assert [r.edited for r in rep] == [True, False]

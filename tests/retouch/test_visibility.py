@@ -4,7 +4,6 @@ retouch is byte-identical to before. Faces here carry a visibility set by hand."
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +16,7 @@ from pipnet106.retouch.warp import face_field
 from pipnet106.shape.frame import CONTOUR, LEFT_EYE, MOUTH_INNER, MOUTH_OUTER, face_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
-from beauty_face import PUPILS, painted_face  # noqa: E402
-
-
-@dataclass
-class _Seen:
-    """A face as the landmarker returns it, with a per-point visibility."""
-
-    points: np.ndarray
-    conf: np.ndarray
-    visibility: np.ndarray | None = None
+from beauty_face import PUPILS, FaceStub, painted_face  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +39,7 @@ def test_no_or_full_visibility_is_byte_identical(face):
     adj = PRESETS["glam"].updated(lens=0.6, skin_tone=0.3)
     plain = retouch(img, [pts], adj)
     for vis in (None, np.ones(106), np.full(106, 0.99), np.full(106, VISIBLE_MIN)):
-        assert np.array_equal(retouch(img, [_Seen(pts, conf, vis)], adj), plain)
+        assert np.array_equal(retouch(img, [FaceStub(pts, conf, visibility=vis)], adj), plain)
 
 
 def test_lipstick_stops_at_occluded_lip_points(face):
@@ -64,7 +54,7 @@ def test_lipstick_stops_at_occluded_lip_points(face):
     vis[lower] = 0.0
     adj = Adjustments(lipstick=(200, 20, 60), lipstick_amount=1.0)
     plain = retouch(img, [pts], adj)
-    out = retouch(img, [_Seen(pts, np.ones(106), vis)], adj)
+    out = retouch(img, [FaceStub(pts, np.ones(106), visibility=vis)], adj)
     hidden = _near(pts[lower], img.shape, 0.98 * VIS_INNER * fr.scale)
     assert (regions["lips"] & hidden).sum() > 200, "the test needs lip pixels next to the hidden points"
     assert np.array_equal(out[hidden], img[hidden])
@@ -87,7 +77,7 @@ def test_lens_and_eye_makeup_skip_a_hidden_eye(face):
                    {"lens": 1.0, "eyeliner": 1.0, "eye_brighten": 1.0}):
         adj = Adjustments(**values)
         plain = retouch(img, [pts], adj)
-        out = retouch(img, [_Seen(pts, np.ones(106), vis)], adj)
+        out = retouch(img, [FaceStub(pts, np.ones(106), visibility=vis)], adj)
         assert np.array_equal(out[left], img[left]), values
         if len(values) == 1:
             assert np.array_equal(out[right], plain[right]), values
@@ -105,7 +95,7 @@ def test_warp_fades_at_occluded_contour_points(face):
     vis[left] = 0.0
     adj = Adjustments(face_slim=1.0)
     plain = face_field(pts, adj, img.shape)
-    faded = face_field(_Seen(pts, np.ones(106), vis), adj, img.shape)
+    faded = face_field(FaceStub(pts, np.ones(106), visibility=vis), adj, img.shape)
     d0, d1 = np.hypot(*plain.at(pts[left]).T), np.hypot(*faded.at(pts[left]).T)
     assert d0.min() > 1.0 and (d1 < 0.1 * d0).all(), (d0, d1)
     right = CONTOUR[21:30]
@@ -114,7 +104,7 @@ def test_warp_fades_at_occluded_contour_points(face):
     dx, dy = faded.upsampled()
     det = (1 + np.gradient(dx, axis=1)) * (1 + np.gradient(dy, axis=0)) - np.gradient(dx, axis=0) * np.gradient(dy, axis=1)
     assert det.min() > 0
-    out = retouch(img, [_Seen(pts, np.ones(106), vis)], adj)
+    out = retouch(img, [FaceStub(pts, np.ones(106), visibility=vis)], adj)
     assert not np.array_equal(out, img)
 
 
@@ -127,13 +117,13 @@ def test_partial_visibility_gives_a_partial_edit(face):
     plain = retouch(img, [pts], adj).astype(np.float64)
     vis = np.ones(106)
     vis[lower] = VISIBLE_MIN / 2
-    out = retouch(img, [_Seen(pts, np.ones(106), vis)], adj).astype(np.float64)
+    out = retouch(img, [FaceStub(pts, np.ones(106), visibility=vis)], adj).astype(np.float64)
     near = regions["lips"] & _near(pts[lower], img.shape, 0.9 * VIS_INNER * fr.scale)
     full, half = np.abs(plain - img)[near].sum(), np.abs(out - img)[near].sum()
     assert 0.4 < half / full < 0.6, half / full
     vis[:] = 0.8                        # what a trained head gives points it sees: no fade at all
     vis[lower] = VISIBLE_MIN
-    assert np.array_equal(retouch(img, [_Seen(pts, np.ones(106), vis)], adj), plain.astype(np.uint8))
+    assert np.array_equal(retouch(img, [FaceStub(pts, np.ones(106), visibility=vis)], adj), plain.astype(np.uint8))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
