@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from pipnet106 import Landmarker
+from pipnet106.constants import VISIBLE_MIN
+from pipnet106.errors import UserError
+from pipnet106.fileio import atomic_torch_save
+from pipnet106.models.checkpoint import read_checkpoint
 from pipnet106.train.follow import prepared_faces
 from pipnet106.train.visibility import logit_shift, roc_auc, visibility_scores
 
@@ -30,20 +32,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=777, help="occluders' seed (not the benchmark's)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    try:
+        calibrate(a)
+    except UserError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def calibrate(a: argparse.Namespace) -> None:
+    ck = read_checkpoint(a.weights)
     lm = Landmarker.from_path(a.weights, threads=1, detector=None)
     covered, scores, n = visibility_scores(lm, prepared_faces(a.data, a.list, limit=a.faces, seed=1), seed=a.seed)
     if covered is None:
-        raise SystemExit(f"error: {a.weights}: the model has no visibility output")
+        raise UserError(f"{a.weights}: the model has no visibility output")
     shift = logit_shift(covered, scores, a.false_rate)
-    ck = torch.load(a.weights, map_location="cpu", weights_only=False)
     bias = ck["model"]["vis_layer.bias"]
     ck["model"]["vis_layer.bias"] = (bias.float() + shift).to(bias.dtype)
     for key in ("optimizer", "scheduler", "scaler", "rng"):  # a calibrated model is not a run to resume
         ck.pop(key, None)
-    torch.save(ck, a.out)
-    recall = float((scores[covered] < 0.5).mean())
+    atomic_torch_save(a.out, ck)
+    recall = float((scores[covered] < VISIBLE_MIN).mean())
     print(f"{n} faces, {covered.sum()} covered points: AUC {roc_auc(covered.ravel(), -scores.ravel()):.3f}, "
-          f"recall at 0.5 before {recall:.3f}; logit shift {shift:+.3f} -> {a.out}")
+          f"recall below {VISIBLE_MIN} before {recall:.3f}; logit shift {shift:+.3f} -> {a.out}")
 
 
 if __name__ == "__main__":

@@ -71,10 +71,14 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 
 def logit_shift(covered: np.ndarray, scores: np.ndarray, false_rate: float) -> float:
     """The shift to add to every visibility logit so that `false_rate` of the uncovered points fall
-    below `VISIBLE_MIN` = 0.5 (the package's covered/uncovered line): a one-number calibration of a trained head,
-    measured on occluded copies of training faces, never on the faces it is then evaluated on."""
-    p = np.clip(np.asarray(scores, dtype=np.float64)[~np.asarray(covered, dtype=bool)], 1e-7, 1 - 1e-7)
-    return float(-np.quantile(np.log(p / (1 - p)), false_rate))
+    below `VISIBLE_MIN` (the package's covered/uncovered line): a one-number calibration of a trained
+    head, measured on occluded copies of training faces, never on the faces it is then evaluated on."""
+    def logit(p):
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p))
+
+    uncovered = np.asarray(scores, dtype=np.float64)[~np.asarray(covered, dtype=bool)]
+    return float(logit(VISIBLE_MIN) - np.quantile(logit(uncovered), false_rate))
 
 
 def summarise(covered: np.ndarray, flagged: np.ndarray, faces: int, threshold: float) -> dict:
