@@ -126,21 +126,24 @@ def test_partial_visibility_gives_a_partial_edit(face):
     assert np.array_equal(retouch(img, [FaceStub(pts, np.ones(106), visibility=vis)], adj), plain.astype(np.uint8))
 
 
+@pytest.fixture(scope="module")
+def group(lm):
+    """The shipped group photo and the starter's faces on it (found once for the module)."""
+    from pipnet106.fileio import read_image
+
+    image = read_image(Path(__file__).resolve().parents[1] / "fixtures" / "group4.jpg")
+    return image, lm.predict(image)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_lipstick_stays_off_a_mask_the_starter_sees(seed):
+def test_lipstick_stays_off_a_mask_the_starter_sees(seed, lm, group):
     """Closed loop with the shipped starter: a face mask pasted over one face of the group photo,
     the face re-detected, lipstick applied. The starter calls every lip point covered, and the
     lipstick's change on the mask's pixels falls to under 40% of what the same points give without
     visibility (measured 6-29%)."""
-    pytest.importorskip("onnxruntime")
-    from pipnet106 import Landmarker
-    from pipnet106.constants import STARTER_ONNX
     from pipnet106.data.occluders import occlude
-    from pipnet106.fileio import read_image
 
-    lm = Landmarker.from_path(STARTER_ONNX, threads=1)
-    image = read_image(Path(__file__).resolve().parents[1] / "fixtures" / "group4.jpg")
-    faces = lm.predict(image)
+    image, faces = group
     occ, visible, _ = occlude(image.copy(), faces[seed].points, np.random.default_rng(seed), ("mask",))
     lips = np.r_[MOUTH_OUTER, MOUTH_INNER]
     assert not visible[lips].any()                            # premise: the mask covers the lips

@@ -88,19 +88,16 @@ def test_logit_shift_puts_the_chosen_share_of_uncovered_points_below_one_half():
     assert (after[covered] < 0.5).mean() > (scores[covered] < 0.5).mean() + 0.2   # more covered points found
 
 
-def test_the_shipped_starter_finds_covered_points_on_the_shipped_photo():
+def test_the_shipped_starter_finds_covered_points_on_the_shipped_photo(lm):
     """The starter's visibility output on the group photo's four faces, each with eight occluders of
     every kind pasted: measured recall 0.74 (mouth 0.95), false-occluded 5.4%, AUC 0.95; the floors
     sit well below. On the photo as it is no point reads covered, so its retouch is exactly the
     retouch without visibility."""
-    pytest.importorskip("onnxruntime")
     from pathlib import Path
 
-    from pipnet106 import Landmarker
-    from pipnet106.constants import STARTER_ONNX, VISIBLE_MIN
+    from pipnet106.constants import VISIBLE_MIN
     from pipnet106.fileio import read_image
 
-    lm = Landmarker.from_path(STARTER_ONNX, threads=1)
     image = read_image(Path(__file__).resolve().parents[1] / "fixtures" / "group4.jpg")
     faces = lm.predict(image)
     assert len(faces) == 4 and all(f.visibility is not None and f.visibility.min() >= VISIBLE_MIN for f in faces)
