@@ -83,6 +83,21 @@ def test_outside_its_mask_byte_identical(face, name):
     assert np.array_equal(retouch(img, [pts], Adjustments(**{name: 0.0})), img)
 
 
+def test_low_pass_matches_a_full_resolution_gaussian():
+    """under_eye's low-pass runs at 1/k resolution; away from the border it is the Gaussian it stands
+    for within 1% of the image's range (and exactly the Gaussian for small sigmas)."""
+    rng = np.random.default_rng(4)
+    img = cv2.GaussianBlur(rng.uniform(0, 100, (240, 320, 3)).astype(np.float32), (0, 0), 6)
+    img += rng.uniform(0, 20, img.shape).astype(np.float32)        # fine texture on a smooth field
+    for sigma in (2.0, 9.0, 15.0, 30.0):
+        ref = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        got = beauty.low_pass(img, sigma)
+        m = int(2 * sigma)
+        assert np.abs(got - ref)[m:-m, m:-m].max() < 1.0, sigma
+        if sigma < 3:
+            assert np.array_equal(got, ref)
+
+
 def test_teeth_whiten_lighter_less_yellow_lips_untouched(face):
     """teeth_whiten 1: the teeth's L* up by >= 0.8 x TEETH_LIGHT (12), their chroma down by >= 40%
     (TEETH_DECHROMA 0.5); the lips (outside the inner lip line) Delta E < 0.5; half the amount, half the change."""

@@ -17,7 +17,7 @@ from pipnet106.shape.frame import face_frame
 from pipnet106.retouch.masks import face_mask
 from pipnet106.shape.frame import (CHIN, LEFT_BROW, LEFT_EYE, MOUTH_INNER, MOUTH_LEFT, MOUTH_OUTER, MOUTH_RIGHT,
                                      NOSE_LOWER, RIGHT_BROW, RIGHT_EYE)
-from pipnet106.retouch.makeup import _apply_gain, cheek_centres
+from pipnet106.retouch.makeup import _apply_gain, _blend, cheek_centres
 from pipnet106.shape.field import BAND_PX
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -354,6 +354,47 @@ def test_skin_gain_in_bands_equals_whole_box_resample():
     outside = np.ones(img.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(gain(A, B)[outside], img[outside])
+
+
+def test_skin_gain_skips_only_pixels_it_would_leave_unchanged():
+    """_apply_gain with `active` (the small mask > 0) computes only the pixels whose bilinear samples
+    reach an active cell; A = 1 and B = 0 elsewhere, so the result is the full pass's (up to the
+    warp's 1/32-pixel position rounding, which can move a rare value by one level)."""
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (700, 500, 3), dtype=np.uint8)
+    box = (37, 51, 463, 689)
+    hl, wl = 97, 61
+    yy, xx = np.mgrid[0:hl, 0:wl]
+    active = ((xx - 30) / 22.0) ** 2 + ((yy - 48) / 40.0) ** 2 < 1          # an oval, like a face
+    A = np.where(active[..., None], rng.uniform(0.6, 1.4, (hl, wl, 3)), 1.0).astype(np.float32)
+    B = np.where(active[..., None], rng.uniform(0, 40, (hl, wl, 3)), 0.0).astype(np.float32)
+    full, part = img.copy(), img.copy()
+    _apply_gain(full, box, A, B)
+    _apply_gain(part, box, A, B, active=active)
+    diff = np.abs(full.astype(int) - part)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
+    assert (np.any(full != img, axis=2)).sum() > 50_000, "the pass changes the oval"
+
+
+def test_blend_is_the_rounded_float_formula():
+    """makeup._blend (OpenCV element-wise ops) equals out + alpha (target - out) in float32, rounded half
+    to even and saturated, for an image target and a single colour, amounts above 1 included."""
+    rng = np.random.default_rng(8)
+    img = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    box = (7, 5, 71, 52)
+    x0, y0, x1, y1 = box
+    alpha = rng.uniform(0.0, 1.6, (y1 - y0, x1 - x0)).astype(np.float32)
+    alpha[:10] = 0.0
+    for target in (rng.uniform(0, 255, (y1 - y0, x1 - x0, 3)).astype(np.float32), np.array([20, 200, 90], np.float32)):
+        out = img.copy()
+        _blend(out, box, target, alpha)
+        src = img[y0:y1, x0:x1].astype(np.float32)
+        ref = np.clip(np.rint(src + alpha[..., None] * (target - src)), 0, 255).astype(np.uint8)
+        assert np.array_equal(out[y0:y1, x0:x1], ref)
+        assert np.array_equal(out[y0:y0 + 10], img[y0:y0 + 10]), "alpha 0 leaves pixels as they were"
+        outside = np.ones(img.shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(out[outside], img[outside])
 
 
 def test_unreliable_faces_fade_out(group):

@@ -50,20 +50,32 @@ def _lab_of(rgb: tuple[int, int, int]) -> np.ndarray:
 
 
 def _blend(out: np.ndarray, box: tuple[int, int, int, int], target: np.ndarray, alpha: np.ndarray) -> None:
-    """out[box] += alpha * (target - out[box]) in BGR, rounded; alpha 0 leaves pixels exactly as they were."""
+    """out[box] += alpha * (target - out[box]) in BGR, rounded; alpha 0 leaves pixels exactly as they were.
+
+    `target` is a (h, w, 3) array or one BGR colour. OpenCV's element-wise operations do the same
+    float32 arithmetic as numpy's (subtract, multiply, add, then round half to even and saturate)
+    with half the passes over memory: 2x faster, the same bytes.
+    """
     x0, y0, x1, y1 = box
-    src = out[y0:y1, x0:x1].astype(np.float32)
-    res = src + alpha[..., None] * (target - src)
-    out[y0:y1, x0:x1] = np.clip(np.rint(res), 0, 255).astype(np.uint8)
+    region = out[y0:y1, x0:x1]
+    src = region.astype(np.float32)
+    if np.ndim(target) == 1:
+        diff = np.asarray(target, np.float32) - src
+    else:
+        diff = cv2.subtract(np.asarray(target, np.float32), src)
+    cv2.multiply(diff, cv2.merge([np.asarray(alpha, np.float32)] * 3), dst=diff)
+    cv2.add(src, diff, dst=region, dtype=cv2.CV_8U)   # rounds half to even and saturates, as np.rint + clip
 
 
-def _recolor(bgr_u8: np.ndarray, rgb: tuple[int, int, int], weight: np.ndarray, lightness: float) -> np.ndarray:
+def _recolor(bgr_u8: np.ndarray, rgb: tuple[int, int, int], weight: np.ndarray, lightness: float,
+             light8: np.ndarray | None = None) -> np.ndarray:
     """Full-strength recolour in Lab: chroma of `rgb`, own lightness shifted by part of the mean difference.
 
     Only the lightness varies per pixel, so the result is a 256-entry table over the 8-bit Lab
-    lightness (one fast 8-bit conversion of the region instead of two float ones).
+    lightness (one fast 8-bit conversion of the region instead of two float ones). `light8`: that
+    lightness, when the caller has it already.
     """
-    light = cv2.cvtColor(bgr_u8, cv2.COLOR_BGR2Lab)[..., 0]          # L * 255 / 100
+    light = cv2.cvtColor(bgr_u8, cv2.COLOR_BGR2Lab)[..., 0] if light8 is None else light8   # L * 255 / 100
     t = _lab_of(rgb)
     wsum = float(weight.sum())
     mean_l = float((light * weight).sum() / wsum) if wsum > 1e-6 else float(light.mean())
@@ -140,6 +152,7 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
         alpha = (m * float(smooth))[..., None]
         A += alpha * (a - 1.0)
         B += alpha * b * 255.0
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab) if blush > 0 or tone > 0 else None   # shared by both
     if blush > 0:
         sx, sy = (x1 - x0) / wl, (y1 - y0) / hl
         X, Y = np.meshgrid(x0 + (np.arange(wl, dtype=np.float32) + 0.5) * sx, y0 + (np.arange(hl, dtype=np.float32) + 0.5) * sy)
@@ -152,23 +165,25 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
             s2 = ua * ua + vb * vb
             alpha = np.maximum(alpha, np.where(s2 < 1, (1 - np.minimum(s2, 1)) ** 2, 0).astype(np.float32))
         alpha *= m
-        B += (alpha * (BLUSH_STRENGTH * float(blush)))[..., None] * blush_shift(small, alpha, blush_rgb)
+        B += (alpha * (BLUSH_STRENGTH * float(blush)))[..., None] * blush_shift(small, alpha, blush_rgb, lab)
     if tone > 0:
-        B += (m * float(tone))[..., None] * tone_shift(small)
-    _apply_gain(out, box, A if smooth > 0 else None, B)
+        B += (m * float(tone))[..., None] * tone_shift(small, lab)
+    _apply_gain(out, box, A if smooth > 0 else None, B, active=m > 0)
 
 
-def tone_shift(small: np.ndarray) -> np.ndarray:
-    """Full-strength skin tone as a BGR offset (0..255 units) per pixel of `small` (BGR float in [0, 1]):
-    L* + SKIN_LIGHT (tapered above L* 85 so a pale skin does not burn out) and a* + SKIN_ROSE."""
-    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
+def tone_shift(small: np.ndarray, lab: np.ndarray | None = None) -> np.ndarray:
+    """Full-strength skin tone as a BGR offset (0..255 units) per pixel of `small` (BGR float in [0, 1];
+    `lab` its Lab, when the caller has it): L* + SKIN_LIGHT (tapered above L* 85 so a pale skin does
+    not burn out) and a* + SKIN_ROSE."""
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab) if lab is None else lab
     moved = lab.copy()
     moved[..., 0] += SKIN_LIGHT * np.clip((100.0 - lab[..., 0]) / 15.0, 0.0, 1.0)
     moved[..., 1] += SKIN_ROSE
     return (np.clip(cv2.cvtColor(moved, cv2.COLOR_Lab2BGR), 0.0, 1.0) - small) * 255.0
 
 
-def blush_shift(small: np.ndarray, weight: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+def blush_shift(small: np.ndarray, weight: np.ndarray, rgb: tuple[int, int, int],
+                lab: np.ndarray | None = None) -> np.ndarray:
     """Full-strength blush as a BGR offset (0..255 units) per pixel of `small` (BGR float in [0, 1]).
 
     The skin's tone is the median Lab over the cheeks (`weight` > half its maximum). The target
@@ -176,9 +191,9 @@ def blush_shift(small: np.ndarray, weight: np.ndarray, rgb: tuple[int, int, int]
     blush's hue at a chroma that follows the skin's own lightness, so a pale skin gets a clear pink
     and a dark skin a deeper, muted rose instead of a bright salmon disc. Every pixel's (a, b) moves
     by the skin's distance to that target, and its lightness drops by `BLUSH_DEEPEN` x that
-    distance, so texture and shading stay.
+    distance, so texture and shading stay. `lab`: the Lab of `small`, when the caller has it.
     """
-    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2Lab) if lab is None else lab
     core = weight > 0.5 * float(weight.max())
     if not core.any():
         return np.zeros_like(small)
@@ -193,31 +208,49 @@ def blush_shift(small: np.ndarray, weight: np.ndarray, rgb: tuple[int, int, int]
     return (bgr - small) * 255.0
 
 
-def _apply_gain(out: np.ndarray, box: tuple[int, int, int, int], A: np.ndarray | None, B: np.ndarray) -> None:
+def _apply_gain(out: np.ndarray, box: tuple[int, int, int, int], A: np.ndarray | None, B: np.ndarray,
+                active: np.ndarray | None = None) -> None:
     """out[box] = out[box] * A + B, rounded, with A and B (small, float32, 3 channels) upsampled bilinearly.
 
     A None means 1 (no smoothing: blush and skin tone only add B), which saves a resample and a
-    multiply per band.
+    multiply. `active` (small, bool): where A or B may differ from 1 and 0 (the mask); only the
+    full-resolution pixels whose bilinear samples reach an active cell are computed, per band
+    of rows (the face's oval leaves ~30% of its box unchanged, and those pixels are exactly
+    unchanged anyway).
 
     Done in bands of `BAND_PX` rows, each band's A and B resampled by one affine warp of the small
     arrays (the same sampling as `cv2.resize`), so no box-sized float temporaries are allocated:
-    on a 1920 px portrait those cost more than the arithmetic.
+    on a 1920 px portrait their first touch costs more than the arithmetic. A and B travel as 4
+    channels (a pad channel of 1 and 0), which OpenCV warps twice as fast as 3, and the band is
+    widened to 4 channels for the arithmetic; the last add writes rounded, saturated uint8 directly.
     """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     hl, wl = B.shape[:2]
     sx, sy = wl / w, hl / h
+    A4 = None if A is None else np.concatenate([A, np.ones((hl, wl, 1), np.float32)], axis=2)
+    B4 = np.concatenate([B, np.zeros((hl, wl, 1), np.float32)], axis=2)
+    if active is None:
+        active = np.ones((hl, wl), bool)
+    cols = np.arange(w)
+    cell = np.clip(np.floor((cols + 0.5) * sx - 0.5).astype(np.int64), -1, wl - 1)   # left sample of each pixel
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+
     for ya in range(0, h, BAND_PX):
         yb = min(ya + BAND_PX, h)
-        band = out[y0 + ya:y0 + yb, x0:x1]
-        if (wl, hl) == (w, h):
-            a, b = (None if A is None else A[ya:yb]), B[ya:yb]
-        else:   # output pixel (x, y) samples the small arrays at ((x + 0.5) sx - 0.5, (y + 0.5) sy - 0.5)
-            M = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (ya + 0.5) * sy - 0.5]])
-            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            a = None if A is None else cv2.warpAffine(A, M, (w, yb - ya), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-            b = cv2.warpAffine(B, M, (w, yb - ya), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        res = band.astype(np.float32) if a is None else cv2.multiply(band, a, dtype=cv2.CV_32F)
-        cv2.add(res, b, dst=res)
-        cv2.max(res, 0.0, dst=res)             # B < 0 (blush lowers a channel): convertScaleAbs takes |x|
-        band[...] = cv2.convertScaleAbs(res)   # rounds and saturates to uint8
+        r0 = max(0, int(np.floor((ya + 0.5) * sy - 0.5)))
+        r1 = min(hl, int(np.floor((yb - 0.5) * sy - 0.5)) + 2)
+        on = np.nonzero(active[r0:r1].any(axis=0))[0]
+        if not len(on):
+            continue
+        hit = np.nonzero((cell + 1 >= on[0]) & (cell <= on[-1]))[0]    # pixels sampling an active column
+        xa, xb = int(hit[0]), int(hit[-1]) + 1
+        band = out[y0 + ya:y0 + yb, x0 + xa:x0 + xb]
+        M = np.array([[sx, 0.0, (xa + 0.5) * sx - 0.5], [0.0, sy, (ya + 0.5) * sy - 0.5]])
+        size = (xb - xa, yb - ya)
+        a = None if A4 is None else cv2.warpAffine(A4, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        b = cv2.warpAffine(B4, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        band4 = cv2.cvtColor(band, cv2.COLOR_BGR2BGRA)
+        res = band4.astype(np.float32) if a is None else cv2.multiply(band4, a, dtype=cv2.CV_32F)
+        cv2.add(res, b, dst=band4, dtype=cv2.CV_8U)     # rounds half to even and saturates
+        cv2.cvtColor(band4, cv2.COLOR_BGRA2BGR, dst=band)
