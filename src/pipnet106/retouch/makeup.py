@@ -157,13 +157,14 @@ def skin_effects(out: np.ndarray, points: np.ndarray, frame: FaceFrame, smooth: 
         sx, sy = (x1 - x0) / wl, (y1 - y0) / hl
         X, Y = np.meshgrid(x0 + (np.arange(wl, dtype=np.float32) + 0.5) * sx, y0 + (np.arange(hl, dtype=np.float32) + 0.5) * sy)
         alpha = np.zeros((hl, wl), np.float32)
-        ra, rb = 0.26 * frame.scale, 0.17 * frame.scale
+        ra, rb = 0.26 * float(frame.scale), 0.17 * float(frame.scale)
+        (ux, uy), (vx, vy) = (float(v) for v in frame.u), (float(v) for v in frame.v)  # Python floats: float32 maths
         for c in cheek_centres(points, frame):
-            dx, dy = X - c[0], Y - c[1]
-            ua = (dx * frame.u[0] + dy * frame.u[1]) / ra
-            vb = (dx * frame.v[0] + dy * frame.v[1]) / rb
-            s2 = ua * ua + vb * vb
-            alpha = np.maximum(alpha, np.where(s2 < 1, (1 - np.minimum(s2, 1)) ** 2, 0).astype(np.float32))
+            dx, dy = X - float(c[0]), Y - float(c[1])
+            ua = (dx * ux + dy * uy) / ra
+            vb = (dx * vx + dy * vy) / rb
+            s2 = np.minimum(ua * ua + vb * vb, 1.0)
+            alpha = np.maximum(alpha, (1.0 - s2) ** 2)
         alpha *= m
         B += (alpha * (BLUSH_STRENGTH * float(blush)))[..., None] * blush_shift(small, alpha, blush_rgb, lab)
     if tone > 0:
