@@ -358,16 +358,19 @@ def test_skin_gain_in_bands_equals_whole_box_resample():
 
 def test_skin_gain_skips_only_pixels_it_would_leave_unchanged():
     """_apply_gain with `active` (the small mask > 0) computes only the pixels whose bilinear samples
-    reach an active cell; A = 1 and B = 0 elsewhere, so the result is the full pass's (up to the
-    warp's 1/32-pixel position rounding, which can move a rare value by one level)."""
+    reach an active cell; A = 1 and B = 0 elsewhere, so the result is the full pass's, up to the
+    warp's 1/32-cell position rounding (the span's own origin shifts it), which on fields as smooth
+    as the skin pass's (a soft oval mask times blurred coefficients) moves a rare value by one level."""
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (700, 500, 3), dtype=np.uint8)
     box = (37, 51, 463, 689)
     hl, wl = 97, 61
     yy, xx = np.mgrid[0:hl, 0:wl]
-    active = ((xx - 30) / 22.0) ** 2 + ((yy - 48) / 40.0) ** 2 < 1          # an oval, like a face
-    A = np.where(active[..., None], rng.uniform(0.6, 1.4, (hl, wl, 3)), 1.0).astype(np.float32)
-    B = np.where(active[..., None], rng.uniform(0, 40, (hl, wl, 3)), 0.0).astype(np.float32)
+    m = np.clip(1.0 - ((xx - 30) / 22.0) ** 2 - ((yy - 48) / 40.0) ** 2, 0.0, 1.0)[..., None]  # an oval, like a face
+    active = m[..., 0] > 0
+    smooth = lambda lo, hi: cv2.GaussianBlur(rng.uniform(lo, hi, (hl, wl, 3)).astype(np.float32), (0, 0), 3)
+    A = (1.0 + m * (smooth(0.6, 1.4) - 1.0)).astype(np.float32)
+    B = (m * smooth(0, 40)).astype(np.float32)
     full, part = img.copy(), img.copy()
     _apply_gain(full, box, A, B)
     _apply_gain(part, box, A, B, active=active)
