@@ -15,7 +15,7 @@ from pipnet106.retouch import Adjustments, retouch
 from pipnet106.retouch import beauty, makeup
 from pipnet106.retouch.makeup import _lab_of
 from pipnet106.retouch.masks import face_mask, region_mask, region_mask_small
-from pipnet106.retouch.params import DEFAULT_COLORS
+from pipnet106.retouch.params import DEFAULT_COLORS, NAMED_COLORS
 from pipnet106.shape.frame import face_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -299,6 +299,11 @@ def test_cli_flags_for_every_colour_effect(capsys):
         a = ["retouch", "x.jpg", *bad]
         with pytest.raises(UserError, match=flag):
             adjustments_from_args(build_parser(a).parse_args(a))
+    # the colour names the docs use for the eye effects (docs/beauty.md: --lens 0.6:green)
+    for name, flag, key in (("green", "--lens", "lens_color"), ("black", "--eyeliner", "eyeliner_color"),
+                            ("brown", "--brow-tint", "brow_color"), ("gold", "--eyeshadow", "eyeshadow_color")):
+        a = ["retouch", "x.jpg", flag, f"0.5:{name}"]
+        assert getattr(adjustments_from_args(build_parser(a).parse_args(a)), key) == NAMED_COLORS[name]
     from pipnet106.cli import main
 
     assert main(["retouch", "--list"]) == 0

@@ -37,16 +37,21 @@ PARAMS: dict[str, tuple[str, str]] = {
 SHAPE_PARAMS = tuple(k for k, (kind, _) in PARAMS.items() if kind == "shape")
 AMOUNT_PARAMS = tuple(k for k, (kind, _) in PARAMS.items() if kind == "amount")
 
-NAMED_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
-    "red": (190, 30, 45), "rose": (200, 80, 110), "pink": (230, 110, 150), "coral": (240, 110, 90),
-    "berry": (130, 30, 70), "plum": (110, 40, 80), "nude": (190, 120, 110), "wine": (110, 20, 40),
-}
 DEFAULT_BLUSH = (235, 120, 130)
 DEFAULT_LIPSTICK_AMOUNT = 0.5
 DEFAULT_EYELINER = (35, 25, 25)       # near-black brown
 DEFAULT_EYESHADOW = (150, 95, 120)    # mauve
 DEFAULT_BROW = (75, 50, 40)           # dark brown
 DEFAULT_LENS = (70, 120, 190)         # blue
+NAMED_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
+    # lips and cheeks
+    "red": (190, 30, 45), "rose": (200, 80, 110), "pink": (230, 110, 150), "coral": (240, 110, 90),
+    "berry": (130, 30, 70), "plum": (110, 40, 80), "nude": (190, 120, 110), "wine": (110, 20, 40),
+    # eyes (lenses), liner, shadow and brows
+    "blue": DEFAULT_LENS, "green": (70, 135, 85), "hazel": (140, 105, 55), "grey": (125, 135, 145),
+    "gray": (125, 135, 145), "violet": (120, 90, 175), "brown": DEFAULT_BROW, "black": (20, 18, 18),
+    "mauve": DEFAULT_EYESHADOW, "taupe": (140, 120, 110), "bronze": (165, 110, 60), "gold": (200, 160, 80),
+}
 DEFAULT_EYELINER_WIDTH = 0.5
 COLOR_OF: dict[str, str] = {"blush": "blush_color", "eyeliner": "eyeliner_color", "eyeshadow": "eyeshadow_color",
                             "brow_tint": "brow_color", "lens": "lens_color"}
