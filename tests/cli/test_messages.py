@@ -126,3 +126,18 @@ def test_eval_default_report_folder_never_lands_in_the_package(prepared, tmp_pat
     assert main(["eval", "--weights", "starter", "--data", str(prepared)]) == 0
     assert (tmp_path / "eval_starter_test" / "eval.json").is_file()
     assert not list(STARTER_ONNX.parent.glob("eval_*"))
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    """`pipnet106 retouch --list | head -1`: the reader closes the pipe early. That is not the user's
+    error: no 'error: broken pipe' line, no traceback at exit, exit code 141 (128 + SIGPIPE) as a
+    shell reports it. The pipe's read end is closed before the command starts, so its first write
+    fails: no race with the reader."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pipnet106", "retouch", "--list"], stdout=w,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

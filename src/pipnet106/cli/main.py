@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import re
 import sys
 
@@ -100,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = before
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not raise on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):   # no file descriptor (stdout replaced in-process): nothing to flush
+        pass
+
+
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
@@ -112,9 +122,13 @@ def _main(argv: list[str] | None) -> int:
         return 2
     try:
         rc = args.func(args)
+        sys.stdout.flush()   # a closed pipe shows here, inside the handlers below, not at interpreter exit
     except UserError as e:
         print(f"pipnet106: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): not an error, and nothing more to say
+        _silence_stdout()
+        return 141   # 128 + SIGPIPE, as a shell reports a command killed by the closed pipe
     except OSError as e:  # a file system refusal not turned into a UserError where it happened
         where = f"{e.filename}: " if e.filename else ""
         print(f"pipnet106: error: {where}{(e.strerror or str(e)).lower()}", file=sys.stderr)
