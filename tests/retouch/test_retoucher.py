@@ -92,6 +92,8 @@ def test_values_are_checked_and_presets_scale():
         Adjustments(smooth_skin=-0.1)
     with pytest.raises(UserError, match="unknown adjustment"):
         Adjustments().updated(cheek_puff=0.2)
+    with pytest.raises(UserError, match=r"unknown adjustment\(s\) lenz \(lenz: did you mean lens\?\)"):
+        Adjustments().updated(lenz=0.5)            # a typo gets the close name, as the CLI's flags do
     with pytest.raises(UserError, match="unknown preset"):
         Retoucher.resolve("nope")
     half = Retoucher.resolve("strong", 0.5)

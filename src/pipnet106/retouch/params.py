@@ -9,6 +9,7 @@ and the tests read.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import UserError
@@ -172,7 +173,10 @@ class Adjustments:
         known = {f.name for f in fields(self)}
         bad = sorted(set(values) - known)
         if bad:
-            raise UserError(f"unknown adjustment(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+            close = {b: difflib.get_close_matches(b, known, n=1) for b in bad}
+            hint = "; ".join(f"{b}: did you mean {c[0]}?" for b, c in close.items() if c)
+            raise UserError(f"unknown adjustment(s) {', '.join(bad)}" + (f" ({hint})" if hint else "")
+                            + f"; known: {', '.join(sorted(known))}")
         if values.get("lipstick") is not None and "lipstick_amount" not in values and not self.lipstick_amount:
             values["lipstick_amount"] = DEFAULT_LIPSTICK_AMOUNT   # a colour alone means "some lipstick"
         return replace(self, **values)
