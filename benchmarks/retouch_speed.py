@@ -3,7 +3,8 @@
 Portrait: a face from the shipped group photo, cropped so the face is about half the
 image width (3:4), resized to 480/960/1920/3840 px wide. For each size: detection,
 landmarks (from the detector's boxes), and apply time of
- - shape: the 'natural' preset (five shape adjustments, one fused field, one remap);
+ - shape: the 'natural' preset's five shape adjustments (one fused field, one remap; the preset's
+   colour touch is left out, as the peer does no colour);
  - shape + lipstick + skin smoothing;
  - colour: every colour effect at once, no shape (skin smoothing, skin tone, blush, lipstick,
    teeth, eye brightening, under-eye, eyeliner, eyeshadow, brow tint, lens: issue 20's target is
@@ -127,7 +128,9 @@ def main() -> None:
     cv2.setNumThreads(a.threads)
     load0 = os.getloadavg()
     lm = Landmarker.from_onnx(STARTER_ONNX, threads=a.threads)
-    shape = PRESETS["natural"]
+    # the 'natural' preset's shape adjustments only: since issue 20 the preset also has a colour touch,
+    # which the peer (remaps only) does not do and the colour columns time on their own
+    shape = Adjustments(**PRESETS["natural"].shape)
     full = shape.updated(lipstick=(190, 30, 45), lipstick_amount=0.6, smooth_skin=0.5)
     rows = []
     for width in (int(w) for w in a.widths.split(",")):
