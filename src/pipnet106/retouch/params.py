@@ -50,9 +50,10 @@ NAMED_COLORS: dict[str, tuple[int, int, int]] = {  # RGB
     "berry": (130, 30, 70), "plum": (110, 40, 80), "nude": (190, 120, 110), "wine": (110, 20, 40),
     # eyes (lenses), liner, shadow and brows
     "blue": DEFAULT_LENS, "green": (70, 135, 85), "hazel": (140, 105, 55), "grey": (125, 135, 145),
-    "gray": (125, 135, 145), "violet": (120, 90, 175), "brown": DEFAULT_BROW, "black": (20, 18, 18),
+    "violet": (120, 90, 175), "brown": DEFAULT_BROW, "black": (20, 18, 18),
     "mauve": DEFAULT_EYESHADOW, "taupe": (140, 120, 110), "bronze": (165, 110, 60), "gold": (200, 160, 80),
 }
+NAMED_COLORS["gray"] = NAMED_COLORS["grey"]   # both spellings, one colour
 DEFAULT_EYELINER_WIDTH = 0.5
 COLOR_OF: dict[str, str] = {"blush": "blush_color", "eyeliner": "eyeliner_color", "eyeshadow": "eyeshadow_color",
                             "brow_tint": "brow_color", "lens": "lens_color"}
