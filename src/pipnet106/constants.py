@@ -21,6 +21,9 @@ and inner lip lines) re-cropped at about twice the face model's pixel density an
 Opt-in: about 1.7-2x the per-face time (docs/model-card.md)."""
 DEMO_PHOTO = ASSETS / "demo" / "group4.jpg"
 MESH_TABLE = ASSETS / "mediapipe478_to_106.json"
+REFERENCE_MEANFACE = {"lapa106": ASSETS / "lapa106_meanface.txt"}
+"""A mean face per layout (the starter's, in its crop's [0, 1] units) for points a converted
+dataset never labels (`meanface.fill_meanface`)."""
 """The teacher's MediaPipe 478 -> LaPa 106 table (`teacher.autolabel`)."""
 
 # ---- network input normalization (torchvision ImageNet statistics, RGB order, on [0, 1] pixels)

@@ -11,6 +11,7 @@ coordinates, so a face gives the same crop whatever the photo's resolution.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -171,6 +172,19 @@ def box_transform(box: np.ndarray, size: int) -> CropTransform:
     side = max(x1 - x0, y1 - y0, 1e-6)
     scale = size / side
     return CropTransform(scale, -x0 * scale, -y0 * scale, size)
+
+
+def calibrated_box(box: np.ndarray, calibration: Sequence[float] | None) -> np.ndarray:
+    """Where a detector's box puts the landmark box: `calibration` (dx, dy, sw, sh), a detector's
+    `landmark_box`, moves the box's centre by (dx, dy) of its size and scales its sides by (sw, sh);
+    None leaves the box as it is (boxes given by the user are taken as landmark boxes)."""
+    box = np.asarray(box, dtype=np.float64)
+    if calibration is None:
+        return box
+    dx, dy, sw, sh = calibration
+    w, h = box[2] - box[0], box[3] - box[1]
+    cx, cy = (box[0] + box[2]) / 2 + dx * w, (box[1] + box[3]) / 2 + dy * h
+    return np.array([cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2])
 
 
 def square_box(box: np.ndarray, enlarge: float = DEFAULT_ENLARGE) -> np.ndarray:

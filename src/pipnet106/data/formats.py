@@ -4,7 +4,8 @@ Formats
 -------
 - per-image text: ``photo.jpg`` + ``photo.txt`` with one ``x y`` line per point, in source pixels
   (optionally a LaPa-style first line holding the point count). Labels may live in a separate folder
-  with the same relative stems.
+  with the same relative stems. ``photo.pts`` (300-W: ``version``/``n_points`` header, points
+  between braces, 1-based pixel coordinates) is read too and moved to the 0-based convention.
 - PIPNet list: ``name x1 y1 ... xN yN`` per line, normalized to the crop ([0, 1] covers it).
 - LaPa: ``root/images/<stem>.jpg`` + ``root/landmarks/<stem>.txt`` (first line = point count).
 - JSONL: one ``{"image": str, "points": [[x, y], ...], "layout": "lapa106", ...}`` record per line.
@@ -38,6 +39,8 @@ AMBIGUOUS = "ambiguous label"
 REASONS = (MISSING_IMAGE, UNREADABLE_IMAGE, MISSING_LABEL, WRONG_COUNT, NON_NUMERIC, NON_FINITE, OUTSIDE, AMBIGUOUS)
 
 LABEL_EXT = ".txt"
+PTS_EXT = ".pts"
+LABEL_EXTS = (LABEL_EXT, PTS_EXT)
 FORMATS = ("txt", "lapa", "jsonl")
 
 
@@ -141,7 +144,12 @@ def find_samples(image_dir: str | Path, labels_dir: str | Path | None = None, re
     files = _walk(image_dir, recursive, excl)
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTS]
     label_files = files if labels_dir is None else _walk(label_root, recursive, excl)
-    labels = {_key(p, label_root): p for p in label_files if p.suffix.lower() == LABEL_EXT}
+    labels: dict[str, Path] = {}
+    twin_labels: dict[str, Path] = {}
+    for p in label_files:
+        if p.suffix.lower() in LABEL_EXTS:
+            key = _key(p, label_root)
+            (twin_labels if key in labels else labels)[key] = p
 
     by_key: dict[str, list[Path]] = {}
     for img in images:
@@ -152,6 +160,8 @@ def find_samples(image_dir: str | Path, labels_dir: str | Path | None = None, re
         key = _key(img, image_dir)
         label = labels.get(key)
         twins = tuple(p.name for p in by_key[key] if p != img) if label is not None else ()
+        if key in twin_labels:
+            twins += (twin_labels[key].name,)
         samples.append(Sample(img, label, key, ambiguous=twins))
         used.add(key)
     samples.extend(Sample(None, lab, key) for key, lab in labels.items() if key not in used)
@@ -193,6 +203,10 @@ def load_source(src: str | Path, fmt: str = "auto", labels_dir: str | Path | Non
 def read_sample_points(sample: Sample, fmt: str, num_points: int) -> np.ndarray:
     """(N, 2) pixel points of a discovered sample; raises `SampleError` with a `REASONS` key."""
     if sample.ambiguous:
+        labels = [n for n in sample.ambiguous if Path(n).suffix.lower() in LABEL_EXTS]
+        if labels:
+            raise SampleError(sample.image, AMBIGUOUS, f"labelled twice ({sample.label.name} and "
+                              f"{labels[0]}); remove one")
         raise SampleError(sample.image, AMBIGUOUS, f"{sample.label.name} could belong to "
                           f"{' or '.join((sample.image.name, *sample.ambiguous))}; rename one")
     if fmt == "jsonl":
@@ -204,6 +218,8 @@ def read_sample_points(sample: Sample, fmt: str, num_points: int) -> np.ndarray:
         raise SampleError(sample.image, MISSING_LABEL, f"no {stem}{LABEL_EXT} found")
     if fmt == "lapa":
         return read_lapa_points(sample.label, num_points)
+    if sample.label.suffix.lower() == PTS_EXT:
+        return read_points_pts(sample.label, num_points)
     return read_points_txt(sample.label, num_points)
 
 
@@ -266,6 +282,21 @@ def read_points_txt(path: str | Path, num_points: int) -> np.ndarray:
     """
     path = Path(path)
     return _parse_points(_read_text(path), path, num_points, header=None)
+
+
+def read_points_pts(path: str | Path, num_points: int) -> np.ndarray:
+    """Read a 300-W ``.pts`` file -> (N, 2) float64 in 0-based pixels.
+
+    The ``version:`` / ``n_points:`` header and the braces are optional (some copies have bare
+    ``x y`` lines). 300-W counts pixels from 1 (the top-left pixel's centre is (1, 1)), this
+    package from 0, so 1 is subtracted. Errors as `read_points_txt`.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    lines = text.splitlines()
+    body = [ln if not (ln.strip().lower().startswith(("version", "n_points")) or ln.strip() in ("{", "}")) else ""
+            for ln in lines]   # blanked, not dropped: error messages keep the file's line numbers
+    return _parse_points("\n".join(body), path, num_points, header=False) - 1.0
 
 
 def _points_text(points: np.ndarray, header: bool) -> str:

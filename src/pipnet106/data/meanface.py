@@ -32,6 +32,30 @@ def compute_meanface(points: np.ndarray, mask: np.ndarray | None = None) -> np.n
     return total / counts[:, None]
 
 
+def fill_meanface(points: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Mean of (M, N, 2) shapes where some points are never labelled (labels converted from another
+    layout): those come from `reference` (N, 2), moved, turned and scaled onto the labelled
+    points' mean by least squares (a similarity), so neighbour tables stay meaningful.
+    -> (mean face, indices filled)."""
+    pts = np.asarray(points, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    labelled = np.isfinite(pts).all(axis=-1).any(axis=0)
+    filled = np.flatnonzero(~labelled).tolist()
+    if not filled:
+        return compute_meanface(pts), []
+    if labelled.sum() < 2:
+        raise UserError("mean face: fewer than 2 points are labelled in any sample")
+    mean = np.full(ref.shape, np.nan)
+    mean[labelled] = compute_meanface(pts[:, labelled])
+    a, b = ref[labelled], mean[labelled]
+    ac, bc = a - a.mean(0), b - b.mean(0)
+    za, zb = ac[:, 0] + 1j * ac[:, 1], bc[:, 0] + 1j * bc[:, 1]
+    k = np.vdot(za, zb) / np.vdot(za, za)        # complex scale-rotation, least squares
+    z = k * ((ref[~labelled] - a.mean(0)) @ [1, 1j]) + (b.mean(0) @ [1, 1j])
+    mean[~labelled] = np.stack([z.real, z.imag], axis=1)
+    return mean, filled
+
+
 def neighbors(meanface: np.ndarray, num_nb: int) -> np.ndarray:
     """(N, num_nb) indices of the nearest other landmarks, nearest first (ties by index)."""
     mf = np.asarray(meanface, dtype=np.float64)

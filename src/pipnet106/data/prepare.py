@@ -31,13 +31,15 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
-from ..crop import DEFAULT_ENLARGE, crop_from_points, letterbox_transform
+from ..constants import REFERENCE_MEANFACE
+from ..crop import DEFAULT_ENLARGE, crop_from_points, letterbox_transform, square_crop
 from ..errors import SampleError, UserError
 from ..fileio import IMAGE_EXTS, atomic_write_image, atomic_write_json, read_image
 from .formats import (FORMATS, MISSING_IMAGE, OUTSIDE, FaceFilter, Sample, load_source, read_names,
                       read_sample_points, write_list)
 from ..layout import get_layout
-from .meanface import compute_meanface, neighbors, save_meanface
+from .convert import Conversion, get_conversion
+from .meanface import compute_meanface, fill_meanface, load_meanface, neighbors, save_meanface
 
 CROP_MODES = ("letterbox", "face")
 _STAGING_PREFIX = ".prepare-"
@@ -95,6 +97,8 @@ class _Job:
     crop: str
     enlarge: float
     staged: str  # path of the staged crop (worker writes it)
+    labels_layout: str = ""  # labels in this layout, converted to `layout` (`convert.py`); "" = the same
+    layout: str = ""
 
 
 # --------------------------------------------------------------------------- worker side
@@ -116,14 +120,18 @@ def _process(job: _Job) -> dict:
     try:
         if s.image is None:
             raise SampleError(s.label, MISSING_IMAGE, f"no image named {Path(s.key).name}.*")
-        pts = read_sample_points(s, job.fmt, job.num_points)
+        conv = get_conversion(job.labels_layout, job.layout) if job.labels_layout else None
+        pts = read_sample_points(s, job.fmt, conv.src_points if conv else job.num_points)
         image = read_image(s.image)
         h, w = image.shape[:2]
         inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w) & (pts[:, 1] >= 0) & (pts[:, 1] <= h)
         if not inside.any():
             raise SampleError(s.label or s.image, OUTSIDE, f"image is {w}x{h}")
+        box = None
+        if conv is not None:   # partial labels (NaN rows) and the box the full layout would have
+            pts, box = conv(pts)
         if job.crop == "face":
-            tf = crop_from_points(pts, job.size, job.enlarge)
+            tf = crop_from_points(pts, job.size, job.enlarge) if box is None else square_crop(box, job.size, job.enlarge)
         else:
             tf = letterbox_transform(w, h, job.size)
         atomic_write_image(job.staged, tf.apply(image))
@@ -254,14 +262,17 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
             train_names: str | Path | Iterable[str] | None = None,
             test_names: str | Path | Iterable[str] | None = None,
             labels_dir: str | Path | None = None, fmt: str = "auto", layout: str = "lapa106",
-            num_nb: int = 10, overwrite: bool = False, strict: bool = False, workers: int = 2,
+            labels_layout: str | None = None, num_nb: int = 10, overwrite: bool = False, strict: bool = False,
+            workers: int = 2,
             recursive: bool = True, progress: bool = True, verbose: bool = True, min_conf: float = 0.0,
             reliable_only: bool = False) -> PrepareSummary:
     """Build a prepared dataset folder from labelled sources; see the module docstring.
 
     Steps: check the arguments, scan the sources, crop every sample (bad ones skipped), split,
     write. `train_names` / `test_names` (a list file, or names) fix the split instead of the seeded
-    random `test_frac` split; with only one given, the other split is the rest. `min_conf` and
+    random `test_frac` split; with only one given, the other split is the rest. `labels_layout`:
+    the labels are in this layout and are converted to `layout` (`convert.py`: 300-W 68 points
+    become partial 106-point labels). `min_conf` and
     `reliable_only` leave out predicted faces (`formats.FaceFilter`). Raises `UserError`
     for bad arguments, an unsafe output folder, no valid samples, or (with `strict`) any skipped sample.
     """
@@ -271,6 +282,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     lab_dir = Path(labels_dir) if labels_dir is not None else None
     lay = _check_args(srcs, out, lab_dir, size=size, crop=crop, enlarge=enlarge, test_frac=test_frac, fmt=fmt,
                       layout=layout, num_nb=num_nb, overwrite=overwrite)
+    conv = get_conversion(labels_layout, lay.name) if labels_layout else None
     found, filtered = _scan(srcs, out, fmt, lab_dir, recursive, FaceFilter(min_conf, reliable_only))
     given_split = _given_split([s for _, s in found], train_names, test_names, verbose)
     todo = [i for i in range(len(found)) if given_split.get(i) != "unused"]
@@ -281,7 +293,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     try:
         summary = PrepareSummary(out=out, num_unused=len(found) - len(todo), filtered=filtered)
         good = _crop_all(found, todo, staging, num_points=lay.num_points, size=int(size), crop=crop,
-                         enlarge=float(enlarge), workers=workers, progress=progress and verbose, verbose=verbose,
+                         enlarge=float(enlarge), conv=conv, workers=workers, progress=progress and verbose, verbose=verbose,
                          summary=summary)
         if strict and summary.skipped:
             _print_summary(summary, verbose, wrote=False)
@@ -292,12 +304,14 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
             raise UserError(f"no valid samples in {', '.join(map(str, srcs))} ({summary.num_skipped} skipped)")
         train, test = _split(good, given_split, test_frac, seed)
         summary.num_train, summary.num_test = len(train), len(test)
-        meanface = compute_meanface(np.stack([g["points"] for g in train]))
+        meanface = _meanface(np.stack([g["points"] for g in train]), lay.name, conv, verbose)
         if num_nb:
             neighbors(meanface, num_nb)  # fails early here, not at training time
         settings = {"layout": lay.name, "num_points": lay.num_points, "input_size": int(size), "crop": crop,
                     "enlarge": float(enlarge), "num_nb": int(num_nb), "seed": int(seed),
                     "test_frac": float(test_frac), "sources": [os.path.abspath(s) for s in srcs]}
+        if conv is not None:
+            settings["labels_layout"] = conv.src
         _write(out, good, train, test, meanface, settings, summary.skipped, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -311,6 +325,20 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
         warnings.warn(f"{out}: {why}; `pipnet106 train` validates on test.txt, so add samples, use "
                       "--test-frac / --test-list, or train with --set test_list=OTHER_LIST")
     return summary
+
+
+def _meanface(points: np.ndarray, layout: str, conv: Conversion | None, verbose: bool) -> np.ndarray:
+    """The training split's mean face. Points that converted labels never give (the contour and
+    brows of 300-W faces) come from the layout's reference mean face (`meanface.fill_meanface`):
+    such a dataset is for fine-tuning a model that knows them (`train --init`), which keeps its own
+    mean face and neighbours."""
+    if conv is None or layout not in REFERENCE_MEANFACE:
+        return compute_meanface(points)
+    mean, filled = fill_meanface(points, load_meanface(REFERENCE_MEANFACE[layout], len(points[0])))
+    if filled and verbose:
+        print(f"{len(filled)} of the {layout} points are never labelled by {conv.src} labels (masked in "
+              "training); fine-tune a model that knows them (train --init starter)", file=sys.stderr)
+    return mean
 
 
 def _check_args(srcs: list[Path], out: Path, lab_dir: Path | None, *, size: int, crop: str, enlarge: float,
@@ -395,14 +423,15 @@ def _given_split(samples: list[Sample], train_names, test_names, verbose: bool) 
 
 
 def _crop_all(found: list[tuple[str, Sample]], todo: list[int], staging: Path, *, num_points: int, size: int,
-              crop: str, enlarge: float, workers: int, progress: bool, verbose: bool,
+              crop: str, enlarge: float, conv: Conversion | None, workers: int, progress: bool, verbose: bool,
               summary: PrepareSummary) -> list[dict]:
     """Check and crop every sample into `staging` -> the good ones (bad ones go to `summary.skipped`)."""
     jobs = []
     for i in todo:
         f, s = found[i]
         ext = _crop_ext(s.image) if s.image else ".png"
-        jobs.append(_Job(i, s, f, num_points, size, crop, enlarge, str(staging / f"{i:08d}{ext}")))
+        jobs.append(_Job(i, s, f, num_points, size, crop, enlarge, str(staging / f"{i:08d}{ext}"),
+                         *((conv.src, conv.dst) if conv is not None else ())))
     staged_of = {j.index: j.staged for j in jobs}
     good: list[dict] = []
     used: set[str] = set()

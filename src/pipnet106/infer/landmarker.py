@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..crop import (AREA_FILTER_BELOW, CropTransform, crop_change, crop_from_points, points_box,
+from ..crop import (AREA_FILTER_BELOW, CropTransform, calibrated_box, crop_change, crop_from_points, points_box,
                    square_crop)
 from ..constants import STARTER_ONNX, STARTER_PT
 from ..errors import UserError
@@ -190,19 +190,6 @@ def as_bgr(image, color: str = "bgr") -> np.ndarray:
     if color == "rgb" and arr.ndim == 3 and arr.shape[2] in (3, 4):
         arr = arr[:, :, [2, 1, 0] + ([3] if arr.shape[2] == 4 else [])]
     return to_bgr(np.ascontiguousarray(arr))
-
-
-def calibrated_box(box: np.ndarray, calibration: Sequence[float] | None) -> np.ndarray:
-    """Where a detector's box puts the landmark box: `calibration` (dx, dy, sw, sh), a detector's
-    `landmark_box`, moves the box's centre by (dx, dy) of its size and scales its sides by (sw, sh);
-    None leaves the box as it is (boxes given by the user are taken as landmark boxes)."""
-    box = np.asarray(box, dtype=np.float64)
-    if calibration is None:
-        return box
-    dx, dy, sw, sh = calibration
-    w, h = box[2] - box[0], box[3] - box[1]
-    cx, cy = (box[0] + box[2]) / 2 + dx * w, (box[1] + box[3]) / 2 + dy * h
-    return np.array([cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2])
 
 
 def one_per_face(faces: list[Face]) -> list[Face]:
