@@ -1,0 +1,104 @@
+"""What human labels add: models against 300-W human labels imported with `prepare --labels-layout ibug68`.
+
+On held-out faces with human labels (e.g. HELEN's test split and AFW, prepared with
+`pipnet106 prepare ... --labels-layout ibug68 --crop face --size 256 --test-frac 0`), for each model:
+
+  NME      per region over the points the human labels give (eyes: corners and re-sampled lids,
+           mouth, nose), % of the labels' outer-eye distance
+  slopes   predicted against labelled eye opening and mouth opening across the faces (1 = the
+           differences between faces are kept, below 1 = pulled to the mean face)
+  follow   `pipnet106.train.follow` on the first --follow-faces faces: known changes of eyes and
+           mouth (eyes larger / smaller / opened, the unseen lens; mouth wider / opened, lips) with
+           the warp built on the labels; points the human labels lack (contour, brows, pupils) are
+           filled with the first model's prediction so that the warp has a whole face
+
+    OMP_NUM_THREADS=2 python benchmarks/human_labels.py v2=src/pipnet106/assets/starter.onnx \\
+        helen=runs/helen_ft/best.pt --data /work/data/prep_human_test256 --list train.txt
+
+Prints a table and writes benchmarks/results/human_labels.json.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from pipnet106 import Landmarker
+from pipnet106.data.dataset import list_path
+from pipnet106.data.formats import read_list
+from pipnet106.fileio import atomic_write_json, read_image
+from pipnet106.layout import LAPA106
+from pipnet106.measures import eye_opening, mouth_opening
+from pipnet106.train.follow import CHANGES, measure_follow
+
+REGIONS = {"eyes": list(range(66, 74)) + list(range(75, 83)), "mouth": list(range(84, 104)),
+           "nose": [51, 52, 53, 54, 58, 59, 60, 61, 62]}
+EYE_MOUTH = tuple(c for c in CHANGES if c.measure in ("eye_area", "eye_opening", "mouth_width", "mouth_opening",
+                                                        "lip_height"))
+
+
+def faces(data: Path, list_name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for name, pts in read_list(list_path(data, list_name), 106):
+        image = read_image(data / name, exif=False)
+        out.append((image, pts * np.array([image.shape[1], image.shape[0]])))
+    return out
+
+
+def predict(lm: Landmarker, image: np.ndarray) -> np.ndarray:
+    """Points of the face a prepared face crop holds (its landmark box: the crop without its 1.25 margin)."""
+    s = image.shape[0]
+    box = np.array([[s * 0.1, s * 0.1, s * 0.9, s * 0.9]])
+    return np.asarray(lm.landmarks_for_boxes(image, box)[0][0], dtype=np.float64)
+
+
+def scores(preds: list[np.ndarray], labs: list[np.ndarray]) -> dict:
+    nme = {k: [] for k in REGIONS}
+    across = {"eye_opening": ([], []), "mouth_opening": ([], [])}
+    for p, lab in zip(preds, labs):
+        iod = float(LAPA106.norm_distance(lab, "outer_eye"))
+        for k, idx in REGIONS.items():
+            nme[k].append(float(np.linalg.norm(p[idx] - lab[idx], axis=1).mean()) / iod)
+        for k, fn in (("eye_opening", eye_opening), ("mouth_opening", mouth_opening)):
+            across[k][0].append(fn(lab) / iod)
+            across[k][1].append(fn(p) / iod)
+    slopes = {}
+    for k, (x, y) in across.items():
+        x, y = np.asarray(x), np.asarray(y)
+        slopes[k] = float(np.cov(x, y, bias=True)[0, 1] / np.var(x))
+    return {"nme_pct": {k: round(100 * float(np.mean(v)), 3) for k, v in nme.items()},
+            "slopes": {k: round(v, 3) for k, v in slopes.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", help="name=model file (the first also fills unlabelled points for --follow)")
+    ap.add_argument("--data", required=True, help="prepared folder of human-labelled faces (--labels-layout ibug68)")
+    ap.add_argument("--list", default="test.txt")
+    ap.add_argument("--follow-faces", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default="benchmarks/results/human_labels.json")
+    a = ap.parse_args()
+    data = faces(Path(a.data), a.list)
+    labs = [lab for _, lab in data]
+    out = {"data": a.data, "list": a.list, "faces": len(data), "follow_faces": min(a.follow_faces, len(data)),
+           "models": {}}
+    filled = None
+    for spec in a.models:
+        name, path = spec.split("=", 1)
+        lm = Landmarker.from_path(path, threads=a.threads, detector=None)
+        preds = [predict(lm, image) for image, _ in data]
+        if filled is None:
+            filled = [np.where(np.isfinite(lab), lab, p) for lab, p in zip(labs, preds)]
+        res = scores(preds, labs)
+        fol = measure_follow(lm, [(image, f) for (image, _), f in zip(data[: a.follow_faces], filled)], EYE_MOUTH)
+        res["follow"] = {k: round(v, 3) for k, v in fol["parts"].items()}
+        res["follow_per_change"] = {k: round(c["follow"], 3) for k, c in fol["changes"].items()}
+        out["models"][name] = {"path": path, **res}
+        print(f"{name}: NME % {res['nme_pct']}  slopes {res['slopes']}  follow {res['follow']}", flush=True)
+        atomic_write_json(a.json, out)
+
+
+if __name__ == "__main__":
+    main()
