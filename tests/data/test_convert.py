@@ -127,9 +127,11 @@ def test_fill_meanface_places_unlabelled_points_by_a_similarity():
 def test_prepare_imports_300w_labels(tmp_path, capsys):
     src = tmp_path / "human"
     generate_dataset(src, 6, seed=3, size_range=(200, 260), exts=(".jpg",))
-    keep = {}
-    for txt in sorted(src.glob("*.txt")):   # 106 labels -> 300-W files (1-based), the txt removed
+    keep, fill = {}, tmp_path / "teacher"
+    fill.mkdir()
+    for txt in sorted(src.glob("*.txt")):   # 106 labels -> 300-W files (1-based), the txt moved away
         p106 = np.loadtxt(txt)
+        np.savetxt(fill / txt.name, p106 + 0.25)   # "another annotator" for the points 300-W lacks
         lab = np.zeros((68, 2))
         for dst, s in IBUG68_DIRECT.items():
             lab[s] = p106[dst]
@@ -159,3 +161,22 @@ def test_prepare_imports_300w_labels(tmp_path, capsys):
         assert np.isnan(pts[:51]).all() and np.isfinite(pts[66:74]).all()
     mf = load_meanface(out / "meanface.txt", 106)   # complete: the contour and brows filled in
     assert np.isfinite(mf).all() and mf[0, 0] < mf[84, 0] < mf[32, 0]
+
+    # --fill-from: the points 300-W lacks come from full labels of the same photos (e.g. the teacher's)
+    out2 = tmp_path / "filled"
+    (src / "synth_00000.txt").unlink()
+    assert main(["prepare", str(src), "--out", str(out2), "--crop", "face", "--size", "128", "--quiet",
+                 "--labels-layout", "ibug68", "--fill-from", str(fill), "--test-frac", "0.34", "--workers", "1"]) == 0
+    m = json.loads((out2 / "manifest.json").read_text())
+    assert m["fill_from"] == str(fill) and len(m["samples"]) == 6
+    lists = dict(read_list(out2 / "train.txt", 106) + read_list(out2 / "test.txt", 106))
+    for s in m["samples"]:
+        back = CropTransform.from_dict(s["transform"]).to_source(lists[s["image"]] * 128)
+        lab, other = keep[Path(s["label"]).stem], np.loadtxt(fill / (Path(s["label"]).stem + ".txt"))
+        for dst, i in IBUG68_DIRECT.items():
+            np.testing.assert_allclose(back[dst], lab[i], atol=2e-3)      # the human label wins
+        np.testing.assert_allclose(back[:51], other[:51], atol=2e-3)      # the rest from the fill
+        np.testing.assert_allclose(back[104:], other[104:], atol=2e-3)
+    capsys.readouterr()
+    assert main(["prepare", str(src), "--out", str(tmp_path / "x"), "--fill-from", str(fill)]) == 2
+    assert "--fill-from fills the points that --labels-layout leaves unlabelled" in capsys.readouterr().err

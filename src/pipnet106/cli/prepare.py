@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     p.add_argument("--labels-layout", metavar="LAYOUT",
                    help="the labels are in this layout and are converted to --layout: ibug68 (300-W 68 points, "
                         ".txt or .pts) -> lapa106 keeps the mouth, nose, eye corners and lids, the rest unlabelled")
+    p.add_argument("--fill-from", metavar="DIR",
+                   help="with --labels-layout: full labels of the same photos (same stems, e.g. autolabel's "
+                        "labels/) for the points the converted labels lack")
     p.add_argument("--num-nb", type=int_at_least(0), default=10,
                    help="neighbours per landmark (checked against the layout)")
     p.add_argument("--workers", type=int_at_least(0), default=2,
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when every sample went in, 1 when the dataset was written but some samples were skipped."""
     summary = prepare(args.sources, args.out, size=args.size, crop=args.crop, enlarge=args.enlarge, test_frac=args.test_frac,
             seed=args.seed, train_names=args.train_list, test_names=args.test_list, labels_dir=args.labels_dir,
-            fmt=args.fmt, layout=args.layout, labels_layout=args.labels_layout, num_nb=args.num_nb, overwrite=args.overwrite, strict=args.strict,
+            fmt=args.fmt, layout=args.layout, labels_layout=args.labels_layout, fill_from=args.fill_from, num_nb=args.num_nb, overwrite=args.overwrite, strict=args.strict,
             workers=args.workers, recursive=args.recursive, progress=not args.quiet, verbose=not args.quiet,
             min_conf=args.min_conf, reliable_only=args.reliable_only)
     if args.quiet:

@@ -32,11 +32,11 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..constants import REFERENCE_MEANFACE
-from ..crop import DEFAULT_ENLARGE, crop_from_points, letterbox_transform, square_crop
+from ..crop import DEFAULT_ENLARGE, crop_from_points, letterbox_transform, points_box, square_crop
 from ..errors import SampleError, UserError
 from ..fileio import IMAGE_EXTS, atomic_write_image, atomic_write_json, read_image
-from .formats import (FORMATS, MISSING_IMAGE, OUTSIDE, FaceFilter, Sample, load_source, read_names,
-                      read_sample_points, write_list)
+from .formats import (FORMATS, LABEL_EXT, MISSING_IMAGE, OUTSIDE, FaceFilter, Sample, load_source, read_names,
+                      read_points_txt, read_sample_points, write_list)
 from ..layout import get_layout
 from .convert import Conversion, get_conversion
 from .meanface import compute_meanface, fill_meanface, load_meanface, neighbors, save_meanface
@@ -99,6 +99,7 @@ class _Job:
     staged: str  # path of the staged crop (worker writes it)
     labels_layout: str = ""  # labels in this layout, converted to `layout` (`convert.py`); "" = the same
     layout: str = ""
+    fill_from: str = ""  # folder of full `layout` labels for the points the converted labels lack
 
 
 # --------------------------------------------------------------------------- worker side
@@ -130,6 +131,8 @@ def _process(job: _Job) -> dict:
         box = None
         if conv is not None:   # partial labels (NaN rows) and the box the full layout would have
             pts, box = conv(pts)
+            if job.fill_from:
+                pts, box = _fill(pts, box, Path(job.fill_from) / f"{s.key}{LABEL_EXT}", job.num_points)
         if job.crop == "face":
             tf = crop_from_points(pts, job.size, job.enlarge) if box is None else square_crop(box, job.size, job.enlarge)
         else:
@@ -140,6 +143,16 @@ def _process(job: _Job) -> dict:
                 "source_size": [int(w), int(h)]}
     except SampleError as e:
         return {"index": job.index, "ok": False, "path": e.path, "reason": e.reason, "detail": e.detail}
+
+
+def _fill(pts: np.ndarray, box: np.ndarray, fill: Path, num_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Converted labels with their unlabelled points taken from a full label of the same photo
+    (e.g. the teacher's), and then the full label's box; as they were when there is none."""
+    if not fill.is_file():
+        return pts, box
+    other = read_points_txt(fill, num_points)
+    merged = np.where(np.isfinite(pts), pts, other)
+    return merged, points_box(merged)
 
 
 def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> Iterator[dict]:
@@ -262,7 +275,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
             train_names: str | Path | Iterable[str] | None = None,
             test_names: str | Path | Iterable[str] | None = None,
             labels_dir: str | Path | None = None, fmt: str = "auto", layout: str = "lapa106",
-            labels_layout: str | None = None, num_nb: int = 10, overwrite: bool = False, strict: bool = False,
+            labels_layout: str | None = None, fill_from: str | Path | None = None, num_nb: int = 10, overwrite: bool = False, strict: bool = False,
             workers: int = 2,
             recursive: bool = True, progress: bool = True, verbose: bool = True, min_conf: float = 0.0,
             reliable_only: bool = False) -> PrepareSummary:
@@ -272,7 +285,8 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     write. `train_names` / `test_names` (a list file, or names) fix the split instead of the seeded
     random `test_frac` split; with only one given, the other split is the rest. `labels_layout`:
     the labels are in this layout and are converted to `layout` (`convert.py`: 300-W 68 points
-    become partial 106-point labels). `min_conf` and
+    become partial 106-point labels); `fill_from`, a folder of full labels of the same photos (same
+    relative stems, e.g. the teacher's from `autolabel`), fills the points they lack. `min_conf` and
     `reliable_only` leave out predicted faces (`formats.FaceFilter`). Raises `UserError`
     for bad arguments, an unsafe output folder, no valid samples, or (with `strict`) any skipped sample.
     """
@@ -283,6 +297,9 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     lay = _check_args(srcs, out, lab_dir, size=size, crop=crop, enlarge=enlarge, test_frac=test_frac, fmt=fmt,
                       layout=layout, num_nb=num_nb, overwrite=overwrite)
     conv = get_conversion(labels_layout, lay.name) if labels_layout else None
+    if fill_from is not None and (conv is None or not Path(fill_from).is_dir()):
+        raise UserError(f"{fill_from}: labels folder not found" if conv is not None else
+                        "--fill-from fills the points that --labels-layout leaves unlabelled; give both")
     found, filtered = _scan(srcs, out, fmt, lab_dir, recursive, FaceFilter(min_conf, reliable_only))
     given_split = _given_split([s for _, s in found], train_names, test_names, verbose)
     todo = [i for i in range(len(found)) if given_split.get(i) != "unused"]
@@ -293,7 +310,7 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
     try:
         summary = PrepareSummary(out=out, num_unused=len(found) - len(todo), filtered=filtered)
         good = _crop_all(found, todo, staging, num_points=lay.num_points, size=int(size), crop=crop,
-                         enlarge=float(enlarge), conv=conv, workers=workers, progress=progress and verbose, verbose=verbose,
+                         enlarge=float(enlarge), conv=conv, fill_from=fill_from, workers=workers, progress=progress and verbose, verbose=verbose,
                          summary=summary)
         if strict and summary.skipped:
             _print_summary(summary, verbose, wrote=False)
@@ -312,6 +329,8 @@ def prepare(sources: Iterable[str | Path] | str | Path, out: str | Path, *, size
                     "test_frac": float(test_frac), "sources": [os.path.abspath(s) for s in srcs]}
         if conv is not None:
             settings["labels_layout"] = conv.src
+            if fill_from is not None:
+                settings["fill_from"] = os.path.abspath(fill_from)
         _write(out, good, train, test, meanface, settings, summary.skipped, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -423,7 +442,7 @@ def _given_split(samples: list[Sample], train_names, test_names, verbose: bool) 
 
 
 def _crop_all(found: list[tuple[str, Sample]], todo: list[int], staging: Path, *, num_points: int, size: int,
-              crop: str, enlarge: float, conv: Conversion | None, workers: int, progress: bool, verbose: bool,
+              crop: str, enlarge: float, conv: Conversion | None, fill_from: str | Path | None, workers: int, progress: bool, verbose: bool,
               summary: PrepareSummary) -> list[dict]:
     """Check and crop every sample into `staging` -> the good ones (bad ones go to `summary.skipped`)."""
     jobs = []
@@ -431,7 +450,7 @@ def _crop_all(found: list[tuple[str, Sample]], todo: list[int], staging: Path, *
         f, s = found[i]
         ext = _crop_ext(s.image) if s.image else ".png"
         jobs.append(_Job(i, s, f, num_points, size, crop, enlarge, str(staging / f"{i:08d}{ext}"),
-                         *((conv.src, conv.dst) if conv is not None else ())))
+                         *((conv.src, conv.dst, str(fill_from or "")) if conv is not None else ())))
     staged_of = {j.index: j.staged for j in jobs}
     good: list[dict] = []
     used: set[str] = set()
