@@ -145,13 +145,23 @@ def _process(job: _Job) -> dict:
         return {"index": job.index, "ok": False, "path": e.path, "reason": e.reason, "detail": e.detail}
 
 
+FILL_AGREE = 0.1
+"""A fill label is of the same face when its points lie within this share of the face's size (the
+labels' box diagonal) of the converted labels, on median (a photo of several faces may have its
+fill label on another one)."""
+
+
 def _fill(pts: np.ndarray, box: np.ndarray, fill: Path, num_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Converted labels with their unlabelled points taken from a full label of the same photo
-    (e.g. the teacher's), and then the full label's box; as they were when there is none."""
+    """Converted labels with their unlabelled points taken from a full label of the same face
+    (e.g. the teacher's), and then the merged points' box; as they were when there is no such label."""
     if not fill.is_file():
         return pts, box
     other = read_points_txt(fill, num_points)
-    merged = np.where(np.isfinite(pts), pts, other)
+    have = np.isfinite(pts).all(axis=1)
+    size = float(np.hypot(box[2] - box[0], box[3] - box[1]))
+    if not have.any() or np.median(np.linalg.norm(other[have] - pts[have], axis=1)) > FILL_AGREE * size:
+        return pts, box
+    merged = np.where(have[:, None], pts, other)
     return merged, points_box(merged)
 
 
