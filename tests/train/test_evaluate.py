@@ -8,7 +8,7 @@ import torch
 
 from pipnet106.config import Config
 from pipnet106.models.decode import Decoder
-from pipnet106.train.evaluate import auc_fr, nme, predict_loader
+from pipnet106.train.evaluate import auc_fr, format_report, nme, predict_loader, report
 from pipnet106.layout import get_layout
 from pipnet106.data.meanface import neighbors, reverse_index
 from pipnet106.models import build_model
@@ -121,6 +121,24 @@ def test_nme_by_hand():
     gt2 = gt.copy()
     gt2[0, 10] = np.nan                                  # missing ground truth: ignored
     assert nme(gt + np.array([3.0, 4.0]), gt2, lay)[0] == pytest.approx(5.0 / 60.0)
+
+
+def test_region_nme_counts_only_the_faces_that_label_the_region():
+    # imported 300-W labels have no contour: its NME is "not labelled", never a perfect 0, and a
+    # region labelled on some faces is the mean over those faces only
+    lay = get_layout("lapa106")
+    gt = np.zeros((2, 106, 2))
+    gt[:, :, 0] = np.linspace(0, 100, 106)
+    gt[:, 66], gt[:, 79] = (20.0, 50.0), (80.0, 50.0)
+    pred = gt + np.array([3.0, 4.0])
+    pred[1] += np.array([3.0, 4.0])                      # face 1: 10 px off
+    gt[:, :33] = np.nan                                   # no contour anywhere
+    gt[1, 84:104] = np.nan                                # mouth on face 0 only
+    rep = report(pred, gt, lay)
+    assert rep["regions"]["contour"] is None
+    assert rep["regions"]["mouth"] == pytest.approx(5.0 / 60.0)
+    assert rep["regions"]["eyes"] == pytest.approx(7.5 / 60.0)
+    assert "contour  not labelled" in format_report(rep)
 
 
 @pytest.mark.parametrize("nmes, auc, fr", [

@@ -185,7 +185,7 @@ def markdown(summary: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = ([r["head"], f"{r['nme'] * 100:.3f}", f"{r['fr@0.1'] * 100:.2f}", f"{r['auc@0.1']:.4f}"]
-                 + [f"{r['regions'][g] * 100:.3f}" for g in regions]
+                 + ["-" if r["regions"][g] is None else f"{r['regions'][g] * 100:.3f}" for g in regions]
                  + [f"{r['follow']['parts'][p]:.2f}" for p in follow]
                  + [f"{r[f'ms_per_face_b{b}']:.2f}" for b in BATCHES]
                  + [f"{r[f'ms_per_face_b{BATCHES[0]}'] / first:.2f}x", f"{r['params'] / 1e6:.2f}",

@@ -27,7 +27,8 @@ def nme(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye
         points: np.ndarray | None = None) -> np.ndarray:
     """Per-sample NME of (M, N, 2) predictions; missing ground truth (NaN) is ignored.
 
-    `points` restricts the mean to a subset of landmark indices (a region).
+    `points` restricts the mean to a subset of landmark indices (a region); a sample with none of
+    them labelled (e.g. the contour of imported 300-W labels) gets NaN, not a perfect 0.
     """
     err = np.linalg.norm(pred - gt, axis=-1)  # (M, N)
     d = layout.norm_distance(gt, norm)        # (M,)
@@ -36,8 +37,9 @@ def nme(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_eye
     if points is not None:
         err = err[:, points]
     valid = np.isfinite(err)
-    per = np.where(valid, err, 0.0).sum(1) / np.maximum(valid.sum(1), 1)
-    return per / np.maximum(d, 1e-9)
+    count = valid.sum(1)
+    per = np.where(valid, err, 0.0).sum(1) / np.maximum(count, 1)
+    return np.where(count > 0, per, np.nan) / np.maximum(d, 1e-9)
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # NumPy 2 renamed trapz; 1.x has only trapz
 
@@ -105,8 +107,14 @@ def report(pred: np.ndarray, gt: np.ndarray, layout: Layout, norm: str = "outer_
            "nme_median": float(np.median(per)), f"auc@{threshold:g}": auc, f"fr@{threshold:g}": fr}
     if threshold != 0.10:
         out["auc@0.1"], out["fr@0.1"] = auc_fr(per, 0.10)
-    out["regions"] = {g: float(nme(pred, gt, layout, norm, layout.region_index(g)).mean()) for g in layout.groups}
+    out["regions"] = {g: _labelled_mean(nme(pred, gt, layout, norm, layout.region_index(g))) for g in layout.groups}
     return out
+
+
+def _labelled_mean(per: np.ndarray) -> float | None:
+    """Mean over the samples that label the region; None when none does."""
+    per = per[np.isfinite(per)]
+    return float(per.mean()) if len(per) else None
 
 
 def plot_ced(per_sample: np.ndarray, path: Path, threshold: float, title: str) -> bool:
@@ -215,7 +223,7 @@ def format_report(rep: dict) -> str:
     keys = [k for k in rep if k.startswith(("auc@", "fr@"))]
     lines = [f"NME ({rep['norm']}): {rep['nme'] * 100:.3f}%  median {rep['nme_median'] * 100:.3f}%  "
              + "  ".join(f"{k.upper()}: {rep[k] * 100:.2f}%" for k in keys) + f"  n={rep['num_samples']}"]
-    lines += [f"  {g:<8} {v * 100:.3f}%" for g, v in rep["regions"].items()]
+    lines += [f"  {g:<8} " + ("not labelled" if v is None else f"{v * 100:.3f}%") for g, v in rep["regions"].items()]
     if "training_data_terms" in rep:
         lines.append(terms_line(rep["training_data_terms"]))
     return "\n".join(lines)
