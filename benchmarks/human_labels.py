@@ -37,7 +37,7 @@ from pipnet106.measures import eye_opening, mouth_opening
 from pipnet106.train.follow import CHANGES, measure_follow
 
 REGIONS = {"eyes": list(range(66, 74)) + list(range(75, 83)), "mouth": list(range(84, 104)),
-           "nose": [51, 52, 53, 54, 58, 59, 60, 61, 62], "contour": list(range(0, 33)),
+           "nose": [51, 52, 53, 54, 58, 59, 60, 61, 62], "contour": list(range(33)),
            "brows": list(range(33, 51)), "pupils": [104, 105]}
 EYE_MOUTH = tuple(c for c in CHANGES if c.measure in ("eye_area", "eye_opening", "mouth_width", "mouth_opening",
                                                         "lip_height"))

@@ -70,7 +70,7 @@ def test_conversion_keeps_the_points_that_mean_the_same_and_masks_the_rest():
     lids = [67, 68, 69, 71, 72, 73, 76, 77, 78, 80, 81, 82]
     assert np.isfinite(out[lids]).all()
     masked = np.isnan(out).all(axis=1)
-    assert masked[list(range(0, 51)) + [55, 56, 57, 63, 64, 65, 74, 83, 104, 105]].all()
+    assert masked[list(range(51)) + [55, 56, 57, 63, 64, 65, 74, 83, 104, 105]].all()
     assert (~masked).sum() == len(IBUG68_DIRECT) + len(lids) == 45
     # the lid middle lies between the lid's labelled points (not on the corner line)
     assert min(lab[37, 1], lab[38, 1]) - 1 < out[68, 1] < max(lab[37, 1], lab[38, 1]) + 1
