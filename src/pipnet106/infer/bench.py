@@ -6,7 +6,7 @@ its int8 export when the package ships one; or e.g. `--weights m.onnx m_int8.onn
   pipeline  crop from boxes + network + mapping back to source pixels, per face
   detector  the face detector on the whole demo photo, per image
 at batch 1 and 8 and 1 and 2 threads (the detector, too, runs on that many threads).
-`overhead` is pipeline / network - 1. For the bare network without preprocessing/decoding and
+`overhead` is pipeline / network - 1, both timed in the same round-robin loop. For the bare network without preprocessing/decoding and
 other architectures, see benchmarks/infer_speed.py; for the overhead before and after a change,
 and in a one-face video loop, benchmarks/pipeline_overhead.py.
 """
@@ -83,9 +83,14 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
         for b in batches:
             crops = {p: rng.integers(0, 256, (b, lm.size, lm.size, 3), dtype=np.uint8) for p, lm in lms.items()}
             sel = np.resize(boxes, (b, 4))  # b boxes from the photo (repeated when it has fewer faces)
-            net = race({p: (lambda lm=lm, c=crops[p]: lm.inference(c)) for p, lm in lms.items()}, repeats, block=4)
-            pipe = race({p: (lambda lm=lm: lm.landmarks_for_boxes(image, sel, refine=False)) for p, lm in lms.items()},
-                        repeats, block=4)
+            # network and pipeline in one round-robin: timed apart, a change in the machine's speed
+            # between the two loops (other processes, frequency) read as +-20% of "overhead"
+            fns = {}
+            for p, lm in lms.items():
+                fns[p, "net"] = lambda lm=lm, c=crops[p]: lm.inference(c)
+                fns[p, "pipe"] = lambda lm=lm: lm.landmarks_for_boxes(image, sel, refine=False)
+            ms = race(fns, repeats, block=4)
+            net, pipe = {p: ms[p, "net"] for p in lms}, {p: ms[p, "pipe"] for p in lms}
             for p, lm in lms.items():
                 weights_kind = getattr(lm.backend, "meta", {}).get("weights", "float32")
                 rows.append({"model": p.name, "weights": weights_kind, "backend": lm.backend.name, "threads": th,
