@@ -39,3 +39,28 @@ S=src/pipnet106/assets
     v2_eye_teacher=$S/starter.pt+$RUNS/eye_t/best.pt v2_eye_human_teacher=$S/starter.pt+$RUNS/eye_ht/best.pt \
     ht_eye_human_teacher=$RUNS/ht/best.pt+$RUNS/eye_ht/best.pt --data $O/ht_test256 --list train.txt \
     --follow-faces 120 --json benchmarks/results/human_labels_eye.json
+# a longer budget (session 9): the eye model 16 epochs, the face model 20, both on human + teacher labels
+$P train --config configs/fidelity_eye.yaml --data $O/ht_train256 --out $RUNS/eye_ht_long --init starter \
+    --set epochs=16 --set "decay_epochs=[11,14]" --set max_steps_per_epoch=200
+$P train --config configs/finetune_starter.yaml --data $O/ht_train --out $RUNS/ht_long --init starter \
+    --set epochs=20 --set "decay_epochs=[12,17]"
+.venv/bin/python benchmarks/human_labels.py v2_eye_shipped=$S/starter.pt+$S/starter_eye.onnx \
+    ht_eye_ht=$RUNS/ht/best.pt+$RUNS/eye_ht/best.pt v2_eye_ht_long=$S/starter.pt+$RUNS/eye_ht_long/best.pt \
+    ht_long=$RUNS/ht_long/best.pt ht_long_eye_ht_long=$RUNS/ht_long/best.pt+$RUNS/eye_ht_long/best.pt \
+    --data $O/ht_test256 --list train.txt --follow-faces 120 --json benchmarks/results/human_labels_long.json
+# the same held-out faces in grayscale (the starter's LFW pool is grayscale; these models saw colour only)
+.venv/bin/python - "$O/ht_test256" "$O/ht_test256_gray" <<'PY'
+import shutil, sys
+from pathlib import Path
+import cv2
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+(dst / "images").mkdir(parents=True, exist_ok=True)
+for f in ("manifest.json", "meanface.txt", "train.txt", "test.txt"):
+    shutil.copy(src / f, dst / f)
+for p in (src / "images").iterdir():
+    g = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(dst / "images" / p.name), cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
+PY
+.venv/bin/python benchmarks/human_labels.py v2=$S/starter.pt v2_eye_shipped=$S/starter.pt+$S/starter_eye.onnx \
+    v2_eye_ht_long=$S/starter.pt+$RUNS/eye_ht_long/best.pt ht_long_eye_ht_long=$RUNS/ht_long/best.pt+$RUNS/eye_ht_long/best.pt \
+    --data $O/ht_test256_gray --list train.txt --follow-faces 120 --json benchmarks/results/human_labels_long_gray.json
