@@ -34,6 +34,7 @@ from pipnet106.fileio import atomic_write_json, read_image
 from pipnet106.infer.backends import load_backend
 from pipnet106.layout import LAPA106
 from pipnet106.measures import eye_opening, mouth_opening
+from pipnet106.train.evaluate import nme
 from pipnet106.train.follow import CHANGES, measure_follow
 
 REGIONS = {"eyes": list(range(66, 74)) + list(range(75, 83)), "mouth": list(range(84, 104)),
@@ -62,14 +63,13 @@ def predict(lm: Landmarker, image: np.ndarray) -> np.ndarray:
 
 
 def region_nme(preds: list[np.ndarray], labs: list[np.ndarray]) -> dict[str, float]:
-    """NME % per region over the faces whose labels have that region."""
-    nme = {k: [] for k in REGIONS}
-    for p, lab in zip(preds, labs):
-        iod = float(LAPA106.norm_distance(lab, "outer_eye"))
-        for k, idx in REGIONS.items():
-            if np.isfinite(lab[idx]).all():
-                nme[k].append(float(np.linalg.norm(p[idx] - lab[idx], axis=1).mean()) / iod)
-    return {k: round(100 * float(np.mean(v)), 3) for k, v in nme.items() if v}
+    """NME % per region over the faces whose labels have that region (`train.evaluate.nme`: NaN
+    for a face without it; the regions' points are labelled all or none)."""
+    if not preds:
+        return {}
+    pred, gt = np.stack(preds), np.stack(labs)
+    per = {k: nme(pred, gt, LAPA106, "outer_eye", idx) for k, idx in REGIONS.items()}
+    return {k: round(100 * float(np.nanmean(v)), 3) for k, v in per.items() if np.isfinite(v).any()}
 
 
 def scores(preds: list[np.ndarray], labs: list[np.ndarray], sets: list[str]) -> dict:

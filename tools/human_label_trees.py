@@ -10,8 +10,6 @@ import shutil
 import sys
 from pathlib import Path
 
-H, T, M = (Path(a) for a in (sys.argv[1:4] if len(sys.argv) > 3 else
-                             ("/work/data/human", "/work/data/teacher", "/work/data/mix")))
 SETS = {"train": [("helen", "helen/trainset"), ("lfpw", "lfpw/trainset")],
         "test": [("helen", "helen/testset"), ("afw", "afw/afw"), ("lfpw", "lfpw/testset")]}
 
@@ -21,19 +19,26 @@ def link(src: Path, folder: Path) -> None:
         os.symlink(src.resolve(), folder / src.name)
 
 
-for split, parts in SETS.items():
-    for name, rel in parts:
-        human, teacher, fill = (M / f"{kind}_{split}" / name for kind in ("human", "teacher", "fill"))
-        for folder in (human, teacher, fill):
-            folder.mkdir(parents=True, exist_ok=True)
-        for img in sorted([*(H / rel).glob("*.jpg"), *(H / rel).glob("*.png")]):
-            if img.with_suffix(".pts").exists():
-                link(img, human)
-                link(img.with_suffix(".pts"), human)
-            label = T / rel.replace("/", "_") / "labels" / f"{img.stem}.txt"
-            if label.exists():
-                shutil.copy(label, fill / label.name)
-                link(img, teacher)
-                shutil.copy(label, teacher / label.name)
-for p in sorted(M.glob("*/*")):
-    print(p, len(list(p.iterdir())))
+def main() -> None:
+    H, T, M = (Path(a) for a in (sys.argv[1:4] if len(sys.argv) > 3 else
+                                 ("/work/data/human", "/work/data/teacher", "/work/data/mix")))
+    for split, parts in SETS.items():
+        for name, rel in parts:
+            human, teacher, fill = (M / f"{kind}_{split}" / name for kind in ("human", "teacher", "fill"))
+            for folder in (human, teacher, fill):
+                folder.mkdir(parents=True, exist_ok=True)
+            for img in sorted([*(H / rel).glob("*.jpg"), *(H / rel).glob("*.png")]):
+                if img.with_suffix(".pts").exists():
+                    link(img, human)
+                    link(img.with_suffix(".pts"), human)
+                label = T / rel.replace("/", "_") / "labels" / f"{img.stem}.txt"
+                if label.exists():
+                    shutil.copy(label, fill / label.name)
+                    link(img, teacher)
+                    shutil.copy(label, teacher / label.name)
+    for p in sorted(M.glob("*/*")):
+        print(p, len(list(p.iterdir())))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,9 +6,10 @@ its int8 export when the package ships one; or e.g. `--weights m.onnx m_int8.onn
   pipeline  crop from boxes + network + mapping back to source pixels, per face
   detector  the face detector on the whole demo photo, per image
 at batch 1 and 8 and 1 and 2 threads (the detector, too, runs on that many threads).
-`overhead` is pipeline / network - 1, both timed in the same round-robin loop. For the bare network without preprocessing/decoding and
-other architectures, see benchmarks/infer_speed.py; for the overhead before and after a change,
-and in a one-face video loop, benchmarks/pipeline_overhead.py.
+`overhead` is pipeline / network - 1, both timed in the same round-robin loop. For the bare
+network without preprocessing/decoding and other architectures, see benchmarks/infer_speed.py;
+for the overhead before and after a change, and in a one-face video loop,
+benchmarks/pipeline_overhead.py.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
             fns = {}
             for p, lm in lms.items():
                 fns[p, "net"] = lambda lm=lm, c=crops[p]: lm.inference(c)
-                fns[p, "pipe"] = lambda lm=lm: lm.landmarks_for_boxes(image, sel, refine=False)
+                fns[p, "pipe"] = lambda lm=lm, s=sel: lm.landmarks_for_boxes(image, s, refine=False)
             ms = race(fns, repeats, block=4)
             net, pipe = {p: ms[p, "net"] for p in lms}, {p: ms[p, "pipe"] for p in lms}
             for p, lm in lms.items():
