@@ -103,6 +103,7 @@ def test_read_sample_points_missing_label_names_image(tmp_path):
     with pytest.raises(SampleError) as ei:
         read_sample_points(s, "txt", N)
     assert ei.value.reason == "missing label" and ei.value.path == str(tmp_path / "a.jpg")
+    assert "a.txt or a.pts" in str(ei.value)  # both label files prepare looks for (.pts: 300-W)
 
 
 # ------------------------------------------------------------------ PIPNet list

@@ -215,7 +215,7 @@ def read_sample_points(sample: Sample, fmt: str, num_points: int) -> np.ndarray:
         return points_from_value(sample.points, num_points, sample.where or sample.label)
     if sample.label is None:
         stem = Path(sample.key).name
-        raise SampleError(sample.image, MISSING_LABEL, f"no {stem}{LABEL_EXT} found")
+        raise SampleError(sample.image, MISSING_LABEL, f"no {' or '.join(stem + e for e in LABEL_EXTS)} found")
     if fmt == "lapa":
         return read_lapa_points(sample.label, num_points)
     if sample.label.suffix.lower() == PTS_EXT:
