@@ -10,6 +10,9 @@ HUMAN=${HUMAN:-$DATA/human}
 RUNS=${RUNS:-$DATA/runs}
 P=".venv/bin/pipnet106"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# the terms of these labels, recorded in every checkpoint beside the starter's (inherited by --init);
+# no ": " in the value, --set reads it as YAML
+TERMS="data_terms=research only (300-W annotations of HELEN, LFPW and AFW, and MediaPipe teacher labels of those photos)"
 # the teacher's labels of every photo (make teacher-env once)
 for d in helen/trainset helen/testset afw/afw lfpw/trainset lfpw/testset; do
   $P autolabel "$HUMAN/$d" --out "$DATA/teacher/${d//\//_}" --resume
@@ -24,12 +27,12 @@ $P prepare $M/teacher_train --out $O/t_train256 --crop face --size 256 --quiet
 $P prepare $M/human_test --out $O/ht_test256 --crop face --size 256 --labels-layout ibug68 --fill-from $M/fill_test --test-frac 0 --quiet
 # the face model: three fine-tunes of v2 that differ only in their labels
 for n in ht t h; do
-  $P train --config configs/finetune_starter.yaml --data $O/${n}_train --out $RUNS/$n --init starter \
+  $P train --config configs/finetune_starter.yaml --data $O/${n}_train --out $RUNS/$n --init starter --set "$TERMS" \
       --set epochs=10 --set "decay_epochs=[7,9]"
 done
 # the eye model on teacher vs human + teacher labels of the same photos
 for n in ht t; do
-  $P train --config configs/fidelity_eye.yaml --data $O/${n}_train256 --out $RUNS/eye_$n --init starter \
+  $P train --config configs/fidelity_eye.yaml --data $O/${n}_train256 --out $RUNS/eye_$n --init starter --set "$TERMS" \
       --set epochs=6 --set "decay_epochs=[4,5]" --set max_steps_per_epoch=200
 done
 S=src/pipnet106/assets
@@ -40,9 +43,9 @@ S=src/pipnet106/assets
     ht_eye_human_teacher=$RUNS/ht/best.pt+$RUNS/eye_ht/best.pt --data $O/ht_test256 --list train.txt \
     --follow-faces 120 --json benchmarks/results/human_labels_eye.json
 # a longer budget (session 9): the eye model 16 epochs, the face model 20, both on human + teacher labels
-$P train --config configs/fidelity_eye.yaml --data $O/ht_train256 --out $RUNS/eye_ht_long --init starter \
+$P train --config configs/fidelity_eye.yaml --data $O/ht_train256 --out $RUNS/eye_ht_long --init starter --set "$TERMS" \
     --set epochs=16 --set "decay_epochs=[11,14]" --set max_steps_per_epoch=200
-$P train --config configs/finetune_starter.yaml --data $O/ht_train --out $RUNS/ht_long --init starter \
+$P train --config configs/finetune_starter.yaml --data $O/ht_train --out $RUNS/ht_long --init starter --set "$TERMS" \
     --set epochs=20 --set "decay_epochs=[12,17]"
 .venv/bin/python benchmarks/human_labels.py v2_eye_shipped=$S/starter.pt+$S/starter_eye.onnx \
     ht_eye_ht=$RUNS/ht/best.pt+$RUNS/eye_ht/best.pt v2_eye_ht_long=$S/starter.pt+$RUNS/eye_ht_long/best.pt \
