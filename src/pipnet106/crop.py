@@ -193,7 +193,7 @@ def square_box(box: np.ndarray, enlarge: float = DEFAULT_ENLARGE) -> np.ndarray:
 
 
 def _square(box, enlarge: float) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = [float(v) for v in box]
+    x0, y0, x1, y1 = map(float, box.tolist() if isinstance(box, np.ndarray) else box)  # (one call for an array)
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     half = max(x1 - x0, y1 - y0) * enlarge / 2.0
     return cx - half, cy - half, cx + half, cy + half

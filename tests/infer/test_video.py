@@ -161,3 +161,70 @@ def test_smoothing_keeps_a_three_frame_blink():
     depth = (open_smooth - smooth[30:36].min(0)) / (open_raw - raw[30:33].min(0))
     assert (depth > 0.5).all(), depth
     assert (smooth[10:30].std(0) < 0.5 * raw[10:30].std(0)).all()    # and it does smooth
+
+
+# ---- the per-frame arithmetic, written for speed, against its textbook definitions (issue 23 item 7)
+
+def textbook_one_euro(xs, ts, min_cutoff, beta, d_cutoff):
+    """Casiez et al.'s filter as written in the paper: alpha = 1 / (1 + tau / dt), tau = 1 / (2 pi fc)."""
+    alpha = lambda fc, dt: 1.0 / (1.0 + 1.0 / (2 * np.pi * fc) / dt)
+    x_hat, dx_hat, out = xs[0], np.zeros_like(xs[0]), [xs[0]]
+    for i in range(1, len(xs)):
+        dt = ts[i] - ts[i - 1]
+        a_d = alpha(d_cutoff, dt)
+        dx_hat = a_d * (xs[i] - x_hat) / dt + (1 - a_d) * dx_hat
+        a = alpha(min_cutoff + beta * np.abs(dx_hat), dt)
+        x_hat = a * xs[i] + (1 - a) * x_hat
+        out.append(x_hat)
+    return np.array(out)
+
+
+def test_one_euro_filter_is_the_textbook_filter():
+    from pipnet106.infer.video import OneEuroFilter
+
+    rng = np.random.default_rng(3)
+    xs = np.cumsum(rng.normal(0, 2, (40, 106, 2)), axis=0)
+    ts = np.cumsum(rng.uniform(0.01, 0.05, 40))      # uneven frame times
+    f = OneEuroFilter(0.1, 20.0, 1.0)
+    got = np.array([f(x, t) for x, t in zip(xs, ts)])
+    np.testing.assert_allclose(got, textbook_one_euro(xs, ts, 0.1, 20.0, 1.0), rtol=0, atol=1e-9)
+
+
+def test_pixel_filter_with_scaled_beta_is_the_face_unit_filter():
+    """The tracker filters pixels with beta / scale: the same as filtering points / scale with beta."""
+    from pipnet106.infer.video import OneEuroFilter
+
+    rng = np.random.default_rng(4)
+    scale = 87.5
+    xs = 300 + np.cumsum(rng.normal(0, 3, (30, 106, 2)), axis=0)
+    ts = np.arange(30) / 30
+    px, unit = OneEuroFilter(0.1, 20.0 / scale, 1.0), OneEuroFilter(0.1, 20.0, 1.0)
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(px(x, t), unit(x / scale, t) * scale, rtol=0, atol=1e-9)
+
+
+def test_drift_edge_rule_matches_its_definition_in_crop_units(lm):
+    """A point within `edge` of the crop border in crop units, as the rule says, checked on random
+    crops and point clouds around and across the border, and non-finite points always drift."""
+    from pipnet106.crop import CropTransform
+    from pipnet106.infer.video import DriftRule, Track
+
+    rule = DriftRule()
+    tracker = Tracker(lm, drift=rule)
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(400):
+        crop = CropTransform(float(rng.uniform(0.2, 3)), float(rng.uniform(-500, 500)), float(rng.uniform(-500, 500)), 128)
+        spread = rng.uniform(0.2, 0.6)   # from well inside the crop to across its border
+        in_crop = 0.5 + rng.uniform(-spread, spread, (106, 2))
+        pts = crop.to_source(in_crop * crop.size)
+        tr = Track(0, pts, np.ones(106), points_box(pts), 1.0, iod=1.0)
+        box = points_box(pts).tolist()
+        want = float(((in_crop < rule.edge) | (in_crop > 1 - rule.edge)).any(axis=1).mean()) > rule.edge_share
+        assert tracker._drifts(1.0, tr, crop, box) == want
+        seen.add(want)
+        bad = pts.copy()
+        bad[7, 0] = np.nan
+        bad_box = bad.min(axis=0).tolist() + bad.max(axis=0).tolist()   # as `_follow` makes it
+        assert tracker._drifts(1.0, Track(0, bad, np.ones(106), points_box(bad), 1.0, iod=1.0), crop, bad_box)
+    assert seen == {True, False}

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..crop import points_box
+from ..crop import CropTransform, points_box
 from ..detect import box_iou
 from .landmarker import Face, Landmarker
 
@@ -49,13 +49,17 @@ class OneEuroFilter:
         if self.x is None or self.t is None or t <= self.t:
             self.x, self.dx, self.t = x.copy(), np.zeros_like(x), t
             return x.copy()
+        # the textbook form, in fewer array operations (a tracker calls this per face per frame):
+        # alpha(c) = 1 / (1 + tau / dt), tau = 1 / (2 pi c)  ==  k c / (k c + 1), k = 2 pi dt
         dt = t - self.t
-        dx = (x - self.x) / dt
+        k = 2 * math.pi * dt
+        change = x - self.x
         a_d = self._alpha(self.d_cutoff, dt)
-        self.dx = a_d * dx + (1 - a_d) * self.dx
-        cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
-        a = self._alpha(cutoff, dt)
-        self.x = a * x + (1 - a) * self.x
+        self.dx = self.dx + a_d * (change * (1.0 / dt) - self.dx)
+        kc = np.abs(self.dx)
+        kc *= k * self.beta
+        kc += k * self.min_cutoff
+        self.x = self.x + kc / (kc + 1.0) * change
         self.t = t
         return self.x.copy()
 
@@ -132,6 +136,8 @@ class Tracker:
         self.redetections = 0
         self._next_id = 0
         self._scan_pos = 0
+        a, b = landmarker.layout.norm_pairs.get(landmarker.layout.default_norm, ((), ()))
+        self._iod_pair = [a[0], b[0]] if len(a) == 1 and len(b) == 1 else None  # one point each side
 
     # ---- steps ----
     def _follow(self, image: np.ndarray) -> list[Track]:
@@ -150,31 +156,46 @@ class Tracker:
         drifting = []
         for i, (tr, t, p, c) in enumerate(zip(self.tracks, crops, pts, conf)):
             old_iod = tr.iod
-            tr.raw, tr.conf, tr.score, tr.iod = p, c, float(c.mean()), float(self.lm.layout.norm_distance(p))
+            tr.raw, tr.conf, tr.score, tr.iod = p, c, float(c.sum(dtype=np.float64)) / c.size, self._iod(p)
             tr.vis = None if vis is None else vis[i]
-            if self._drifts(old_iod, tr, t.to_crop(p) * (1.0 / self.lm.size)):
+            box = p.min(axis=0).tolist() + p.max(axis=0).tolist()   # NaN and inf carry into these
+            if self._drifts(old_iod, tr, t, box):
                 drifting.append(tr)  # its box stays the last good place, where `_redetect` looks
             else:
-                tr.box = points_box(p)
+                tr.box = np.array(box)   # points_box(p), all finite
             tr.age += 1
         return drifting
 
-    def _drifts(self, old_iod: float, tr: Track, in_crop: np.ndarray) -> bool:
-        """Whether `tr`'s new points (eye distance `old_iod` before them) are not to be trusted."""
+    def _iod(self, points: np.ndarray) -> float:
+        """The layout's normalization distance of one face's points (`Layout.norm_distance`)."""
+        if self._iod_pair is None:
+            return float(self.lm.layout.norm_distance(points))
+        (ax, ay), (bx, by) = points[self._iod_pair].tolist()
+        return math.hypot(ax - bx, ay - by)
+
+    def _drifts(self, old_iod: float, tr: Track, crop: CropTransform, box: list[float]) -> bool:
+        """Whether `tr`'s new points (eye distance `old_iod` before them; cropped by `crop`; their
+        box `box`, which is not finite when a point is not) are not to be trusted."""
         r = self.drift
         if r is None:  # drift checks off: a track only ends when its confidence falls below min_conf
             return False
-        if tr.score < r.conf or not np.isfinite(tr.raw).all():
+        if tr.score < r.conf or not math.isfinite(sum(box)):
             return True
         if old_iod > 0 and abs(tr.iod / old_iod - 1.0) > r.iod_change:
             return True
-        near_edge = (in_crop < r.edge) | (in_crop > 1.0 - r.edge)
-        return float(near_edge.any(axis=1).mean()) > r.edge_share
+        # points within `edge` of the crop border (crop units), worked out in source pixels: further
+        # than (1/2 - edge) x side from the crop's centre; none when their box is inside that square
+        half = (0.5 - r.edge) * crop.size / crop.scale
+        cx, cy = (0.5 * crop.size - crop.offset_x) / crop.scale, (0.5 * crop.size - crop.offset_y) / crop.scale
+        if cx - half <= box[0] and cy - half <= box[1] and box[2] <= cx + half and box[3] <= cy + half:
+            return False
+        near_edge = (np.abs(tr.raw - (cx, cy)) > half).any(axis=1)
+        return np.count_nonzero(near_edge) > r.edge_share * len(near_edge)
 
     def _restart(self, tr: Track, points: np.ndarray, conf: np.ndarray, vis: np.ndarray | None) -> None:
         """Set a track's points (a new or re-detected face), with their box, score, eye distance and visibility."""
         tr.raw, tr.conf, tr.box, tr.score, tr.vis = points, conf, points_box(points), float(conf.mean()), vis
-        tr.iod = float(self.lm.layout.norm_distance(points))
+        tr.iod = self._iod(points)
 
     def _start(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, calibration) -> list[tuple]:
         pts, conf, vis = self.lm.landmarks_for_boxes(image, boxes, calibration=calibration, visibility=True)
@@ -302,11 +323,14 @@ class Tracker:
             pts = tr.raw
             if self.smooth:
                 if tr.filter is None:
-                    # units of the face size at the track's (re)start: a per-frame scale would turn
-                    # tiny size fluctuations into large moves of far-from-origin coordinates
-                    tr.filter = OneEuroFilter(*self.filter_args)
+                    # in units of the face size at the track's (re)start (a per-frame scale would turn
+                    # tiny size fluctuations into large moves of far-from-origin coordinates): the
+                    # filter runs on pixels with beta / scale, which is the same filter (the cut-off
+                    # reads beta x speed in face sizes; everything else is linear)
                     tr.scale = max(float(self.lm.layout.norm_distance(tr.raw, "bbox")), 1.0)
-                pts = tr.filter(tr.raw / tr.scale, t) * tr.scale
+                    min_cutoff, beta, d_cutoff = self.filter_args
+                    tr.filter = OneEuroFilter(min_cutoff, beta / tr.scale, d_cutoff)
+                pts = tr.filter(tr.raw, t)
             tr.points = pts
             faces.append(Face(tr.box.copy(), tr.score, pts, tr.conf, self.lm.layout, track_id=tr.id,
                               visibility=tr.vis))
