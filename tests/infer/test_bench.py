@@ -22,3 +22,13 @@ def test_network_and_pipeline_are_raced_together(monkeypatch):
     assert len(calls) == 1, "network and pipeline timed in separate loops"
     assert calls[0] == sorted(map(str, [(STARTER_ONNX, "net"), (STARTER_ONNX, "pipe")]))
     assert {r["model"] for r in rows if "network_ms_per_face" in r} == {STARTER_ONNX.name}
+
+
+def test_models_of_the_same_file_name_get_labels_that_tell_them_apart():
+    from pathlib import Path
+
+    from pipnet106.infer.bench import model_labels
+
+    paths = [Path("runs/a/best.pt"), Path("runs/b/best.pt"), Path("x/starter.onnx")]
+    assert model_labels(paths) == {paths[0]: "a/best.pt", paths[1]: "b/best.pt", paths[2]: "starter.onnx"}
+    assert model_labels([Path("m.onnx"), Path("int8/m.onnx")]) == {Path("m.onnx"): "m.onnx", Path("int8/m.onnx"): "int8/m.onnx"}

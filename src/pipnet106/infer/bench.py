@@ -63,6 +63,19 @@ def default_models() -> list[Path]:
     return [STARTER_ONNX] + ([STARTER_INT8_ONNX] if STARTER_INT8_ONNX.is_file() else [])
 
 
+def model_labels(paths: list[Path]) -> dict[Path, str]:
+    """A row label per model file: its name, with as many parent folders as it takes to tell it
+    from other files of the same name (every run's checkpoint is a `best.pt`)."""
+    labels = {}
+    for p in paths:
+        same = [q for q in paths if q.name == p.name and q != p]
+        depth = 1
+        while depth < len(p.parts) and any(q.parts[-depth:] == p.parts[-depth:] for q in same):
+            depth += 1
+        labels[p] = "/".join(p.parts[-depth:])
+    return labels
+
+
 def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> list[dict]:
     """Rows of ms/face per model, threads and batch; several models (e.g. float and int8 exports of
     one checkpoint) are timed round-robin in the same loop (`race`), so their ratio is fair."""
@@ -76,6 +89,7 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
     else:
         paths = [Path(w) for w in ([weights] if isinstance(weights, (str, Path)) else weights)]
     image = read_image(DEMO_PHOTO)
+    label = model_labels(paths)
     rows = []
     for th in threads:
         lms = {p: Landmarker.from_path(p, threads=th) for p in paths}
@@ -94,7 +108,7 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
             net, pipe = {p: ms[p, "net"] for p in lms}, {p: ms[p, "pipe"] for p in lms}
             for p, lm in lms.items():
                 weights_kind = getattr(lm.backend, "meta", {}).get("weights", "float32")
-                rows.append({"model": p.name, "weights": weights_kind, "backend": lm.backend.name, "threads": th,
+                rows.append({"model": label[p], "weights": weights_kind, "backend": lm.backend.name, "threads": th,
                              "batch": b, "network_ms_per_face": round(net[p] / b, 3),
                              "pipeline_ms_per_face": round(pipe[p] / b, 3),
                              "pipeline_overhead": round(pipe[p] / net[p] - 1, 3),
