@@ -66,14 +66,8 @@ RUNS=$(jobs -p)
 WATCH=$!
 wait $RUNS
 kill $WATCH 2>/dev/null
-# best.pt without the optimizer state (small enough to bring back)
+# best.pt without the optimizer state (small enough to bring back): an inference-only checkpoint
 for n in $NAMES; do
-  $PY - $R/$n/best.pt "$OUTD/$n.pt" <<'PY'
-import sys, torch
-ck = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
-for k in ("optimizer", "scheduler", "scaler", "rng"):
-    ck.pop(k, None)
-torch.save(ck, sys.argv[2])
-PY
+  $PY -m pipnet106 export --weights $R/$n/best.pt --out "$OUTD/$n.pt"
   cp $R/$n/metrics.csv "$OUTD/${n}_metrics.csv"
 done

@@ -53,8 +53,10 @@ class CropTransform:
         return p * self.scale + np.array([self.offset_x, self.offset_y])
 
     def to_source(self, points: np.ndarray) -> np.ndarray:
-        p = np.asarray(points, dtype=np.float64)
-        return (p - np.array([self.offset_x, self.offset_y])) / self.scale
+        # two array operations (float64 from the subtraction on): per face per frame on a tracker
+        q = np.subtract(points, (self.offset_x, self.offset_y), dtype=np.float64)
+        q /= self.scale
+        return q
 
     def matrix(self) -> np.ndarray:
         """2x3 affine source->crop in OpenCV's pixel-centre convention.

@@ -357,14 +357,8 @@ class Landmarker:
         return (*self.backend(crops), None)   # a backend of the user's own with the two-output interface
 
     def postprocess(self, points: np.ndarray, transforms: Sequence[CropTransform]) -> list[np.ndarray]:
-        """Normalized crop points -> source pixels (`CropTransform.to_source` of the crop pixels, the
-        same numbers in fewer array operations: one face of a video call pays for each)."""
-        out = []
-        for p, t in zip(points, transforms):
-            q = np.subtract(p * self.size, (t.offset_x, t.offset_y), dtype=np.float64)
-            q /= t.scale
-            out.append(q)
-        return out
+        """Normalized crop points -> source pixels."""
+        return [t.to_source(p * self.size) for p, t in zip(points, transforms)]
 
     # ---- composition ----
     def crop_for_box(self, box: np.ndarray, calibration: Sequence[float] | None = None) -> CropTransform:
