@@ -404,14 +404,15 @@ def test_resume_extends_epochs_and_refuses_other_changes(run_a, prepared, tmp_pa
 
 # ---------------------------------------------------------------- interrupts lose nothing
 
-def _start_paused(argv: list[str], out: Path, at: str, log_path: Path) -> subprocess.Popen:
+def _start_paused(argv: list[str], out: Path, at: str, log_path: Path, group: bool = False) -> subprocess.Popen:
     """Start `pipnet106 *argv` in a child that pauses at `at` ("EPOCH:STEP", `train.PAUSE_ENV`); return once
-    it has (its marker file exists), so a signal sent now lands at exactly that step, on any machine."""
+    it has (its marker file exists), so a signal sent now lands at exactly that step, on any machine.
+    `group`: the child leads a process group of its own (with its DataLoader workers), as a terminal's job does."""
     env = sub_env()
     env[PAUSE_ENV] = at
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "pipnet106", *argv], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=group)
     try:
         deadline = time.monotonic() + 600  # a hang guard only: the test waits for the file, not a time
         while not (out / PAUSE_MARKER).exists():
@@ -458,6 +459,26 @@ def test_interrupt_in_first_epoch_saves_resumable_checkpoint(run_a, prepared, tm
         np.testing.assert_allclose([r["val_nme"] for r in read_metrics(out)],
                                    [r["val_nme"] for r in read_metrics(run_a)], rtol=0, atol=1e-6)
         assert_same_weights(run_a / "last.pt", out / "last.pt")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_whole_group_with_workers_prints_one_line(prepared, tmp_path, sig):
+    # A terminal's Ctrl-C (and `pkill -f "pipnet106 train"`) reaches the DataLoader workers too; a worker
+    # killed mid-batch used to add the DataLoader's own "worker ... is killed by signal" traceback.
+    out = tmp_path / "g"
+    argv = train_args(prepared, out, "--save-every", "0", "--set", "workers=2")
+    proc = _start_paused(argv, out, "0:1", tmp_path / "g.log", group=True)
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(120)
+    finally:
+        _reap(proc)
+    text = (tmp_path / "g.log").read_text()
+    assert proc.returncode == 128 + sig, text[-2000:]
+    assert "Traceback" not in text and "killed by signal" not in text, text[-2000:]
+    assert f"continue with: pipnet106 train --resume {out}" in text, text[-2000:]
+    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    assert (ck["epoch"], ck["step"]) == (0, 1)
 
 
 # ---------------------------------------------------------------- the crop contract

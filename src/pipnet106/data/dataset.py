@@ -12,6 +12,7 @@ checkpoint, export copies it into the ONNX metadata, `Landmarker` crops with it.
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +49,19 @@ def to_input(image_bgr: np.ndarray, grayscale: bool = False) -> np.ndarray:
 def list_path(data_dir: str | Path, name: str) -> Path:
     p = Path(name)
     return p if p.is_absolute() else Path(data_dir) / p
+
+
+
+def worker_ignores_stop_signals(worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: leave Ctrl-C and SIGTERM to the main process.
+
+    A terminal's Ctrl-C reaches the whole process group, and `pkill -f "pipnet106 train"` matches
+    the workers' command line too. A worker killed by the signal makes the main process's
+    DataLoader raise its own "worker killed" traceback on top of the one-line interrupt message;
+    ignoring the signals here lets the main process save and then shut its workers down itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class LandmarkDataset(Dataset):

@@ -148,7 +148,7 @@ def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm
     from ..draw import draw_points
 
     from ..infer.backends import TorchBackend, load_backend
-    from ..data.dataset import read_manifest
+    from ..data.dataset import read_manifest, worker_ignores_stop_signals
     from ..models.checkpoint import resolve_init
 
     backend = load_backend(resolve_init(str(weights)), device=device)  # 'starter' = the shipped checkpoint
@@ -169,7 +169,8 @@ def evaluate(weights: str | Path, data: str | Path, *, split: str = "test", norm
     if not isinstance(backend, TorchBackend):
         pred, conf, gt = predict_backend(backend, ds, batch_size, flip=flip, progress=True)
     else:
-        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+                            worker_init_fn=worker_ignores_stop_signals)
         pred, conf, gt = predict_loader(lm.model, lm.decoder, loader, torch.device(device), layout, flip=flip,
                                         progress=True)
     rep = {"weights": str(weights), "data": str(data), "split": split, "flip_tta": flip,

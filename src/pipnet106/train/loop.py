@@ -43,7 +43,8 @@ from tqdm import tqdm
 
 from ..models.checkpoint import check_init_layout, resolve_init, init_from, load_scheduler, make_checkpoint, read_checkpoint
 from ..config import Config, combine_terms
-from ..data.dataset import CropRule, LandmarkDataset, check_input_size, crop_rule, list_path, read_manifest
+from ..data.dataset import (CropRule, LandmarkDataset, check_input_size, crop_rule, list_path, read_manifest,
+                            worker_ignores_stop_signals)
 from ..data.formats import read_list
 from ..data.parts import make_dataset, part_meanface
 from ..layout import part_spec
@@ -533,7 +534,8 @@ def _loaders(cfg: Config, train_ds: LandmarkDataset, test_ds: LandmarkDataset, d
                                      seed=cfg.seed, drop_last=True)
     else:
         sampler = EpochSampler(len(train_ds), cfg.seed)
-    loader_kw = dict(num_workers=cfg.workers, persistent_workers=False, pin_memory=device.type == "cuda")
+    loader_kw = dict(num_workers=cfg.workers, persistent_workers=False, pin_memory=device.type == "cuda",
+                     worker_init_fn=worker_ignores_stop_signals)
     train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, **loader_kw)
     test_dl = DataLoader(test_ds, batch_size=max(cfg.batch_size, 32), shuffle=False, **loader_kw)
     if len(train_dl) == 0:
