@@ -10,6 +10,9 @@ def register(sub) -> None:
     p.add_argument("--weights", nargs="+", default=None,
                    help=".onnx or .pt files, raced side by side (e.g. model.onnx model_int8.onnx; default: the "
                         "shipped starter, and its int8 export when shipped)")
+    p.add_argument("--parts", nargs="+", default=None, metavar="PART",
+                   help="run every model with these part models (the local stage; `starter` = the shipped eye and "
+                        "mouth models): a column gives ms/face with them, the others stay the face model's")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=30)
@@ -18,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    rows = bench(args.weights, args.batch, args.threads, args.repeats)
+    rows = bench(args.weights, args.batch, args.threads, args.repeats, parts=args.parts)
     print(format_rows(rows))
     if args.json:
         from ..fileio import atomic_write_json

@@ -4,6 +4,8 @@ Times, for one or more model files raced side by side (default: the shipped star
 its int8 export when the package ships one; or e.g. `--weights m.onnx m_int8.onnx`):
   network   the backend call on ready crops (preprocessing + network + decoding)
   pipeline  crop from boxes + network + mapping back to source pixels, per face
+  parts     for a model file with part models (the local stage): the whole pipeline with them;
+            `pipeline` and `overhead` are then measured without them, so they keep their meaning
   detector  the face detector on the whole demo photo, per image
 at batch 1 and 8 and 1 and 2 threads (the detector, too, runs on that many threads).
 `overhead` is pipeline / network - 1, both timed in the same round-robin loop. For the bare
@@ -76,12 +78,14 @@ def model_labels(paths: list[Path]) -> dict[Path, str]:
     return labels
 
 
-def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> list[dict]:
+def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30, parts=None) -> list[dict]:
     """Rows of ms/face per model, threads and batch; several models (e.g. float and int8 exports of
-    one checkpoint) are timed round-robin in the same loop (`race`), so their ratio is fair."""
+    one checkpoint) are timed round-robin in the same loop (`race`), so their ratio is fair.
+    `parts`: part model files (or "starter") every model runs with, as `predict --parts` does."""
     from ..constants import DEMO_PHOTO
     from ..detect import get_detector
     from ..fileio import read_image
+    from .backends import load_parts
     from .landmarker import Landmarker
 
     if weights is None:
@@ -92,7 +96,11 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
     label = model_labels(paths)
     rows = []
     for th in threads:
-        lms = {p: Landmarker.from_path(p, threads=th) for p in paths}
+        kw = {} if parts is None else {"parts": load_parts(parts, threads=th)}
+        lms = {p: Landmarker.from_path(p, threads=th, **kw) for p in paths}
+        # the same model without its part models: `pipeline` stays face network + crop + mapping back
+        bare = {p: Landmarker.from_path(p, threads=th, parts=()) if lm.parts is not None else lm
+                for p, lm in lms.items()}
         boxes, _ = next(iter(lms.values())).detect(image)
         rng = np.random.default_rng(0)
         for b in batches:
@@ -103,7 +111,9 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
             fns = {}
             for p, lm in lms.items():
                 fns[p, "net"] = lambda lm=lm, c=crops[p]: lm.inference(c)
-                fns[p, "pipe"] = lambda lm=lm, s=sel: lm.landmarks_for_boxes(image, s, refine=False)
+                fns[p, "pipe"] = lambda lm=bare[p], s=sel: lm.landmarks_for_boxes(image, s, refine=False)
+                if lm.parts is not None:
+                    fns[p, "parts"] = lambda lm=lm, s=sel: lm.landmarks_for_boxes(image, s, refine=False)
             ms = race(fns, repeats, block=4)
             net, pipe = {p: ms[p, "net"] for p in lms}, {p: ms[p, "pipe"] for p in lms}
             for p, lm in lms.items():
@@ -113,6 +123,8 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
                              "pipeline_ms_per_face": round(pipe[p] / b, 3),
                              "pipeline_overhead": round(pipe[p] / net[p] - 1, 3),
                              "vs_first": round(net[paths[0]] / net[p], 3)})
+                if (p, "parts") in ms:
+                    rows[-1]["with_parts_ms_per_face"] = round(ms[p, "parts"] / b, 3)
         det = get_detector("blazeface", threads=th)
         rows.append({"model": "detector (blazeface, default)", "threads": th,
                      "detector_ms_per_image": round(median_ms(lambda: det(image), max(5, repeats // 3)), 1),
@@ -121,13 +133,16 @@ def bench(weights=None, batches=(1, 8), threads=(1, 2), repeats: int = 30) -> li
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = ["| model | weights | threads | batch | network ms/face | pipeline ms/face | overhead | speed vs first |",
-             "|---|---|---|---|---|---|---|---|"]
+    parts = any("with_parts_ms_per_face" in r for r in rows)
+    lines = ["| model | weights | threads | batch | network ms/face | pipeline ms/face | overhead | speed vs first |"
+             + (" with part models ms/face |" if parts else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|" if parts else "")]
     for r in rows:
         if "network_ms_per_face" in r:
+            with_parts = f" {r['with_parts_ms_per_face']:.2f} |" if "with_parts_ms_per_face" in r else " – |"
             lines.append(f"| {r['model']} | {r['weights']} | {r['threads']} | {r['batch']} | "
                          f"{r['network_ms_per_face']:.2f} | {r['pipeline_ms_per_face']:.2f} | "
-                         f"{r['pipeline_overhead'] * 100:+.0f}% | {r['vs_first']:.2f}x |")
+                         f"{r['pipeline_overhead'] * 100:+.0f}% | {r['vs_first']:.2f}x |" + (with_parts if parts else ""))
     for r in rows:
         if "detector_ms_per_image" in r:
             lines.append(f"\ndetector (blazeface, {r['threads']} thread{'s' if r['threads'] > 1 else ''}): "
