@@ -16,9 +16,9 @@ STARTER_ONNX = ASSETS / "starter.onnx"
 STARTER_INT8_ONNX = ASSETS / "starter_int8.onnx"
 STARTER_PARTS = {"eye": ASSETS / "starter_eye.onnx", "mouth": ASSETS / "starter_mouth.onnx"}
 """The shipped part models of the local stage (`infer.parts`), run after the face model with
-`--parts starter` (`Landmarker(parts=...)`): each eye (ring, centre, pupil) and the mouth (outer
-and inner lip lines) re-cropped at about twice the face model's pixel density and refined.
-Opt-in: about 1.7-2x the per-face time (docs/model-card.md)."""
+`--parts starter` (`Landmarker(parts=...)`): each eye (ring, centre, pupil, 80 px) and the mouth
+(outer and inner lip lines, 96 px) re-cropped at about 3x (eyes) and 1.8x (mouth) the face model's
+pixel density and refined. Opt-in: about 2.5x the per-face time (docs/model-card.md)."""
 DEMO_PHOTO = ASSETS / "demo" / "group4.jpg"
 MESH_TABLE = ASSETS / "mediapipe478_to_106.json"
 REFERENCE_MEANFACE = {"lapa106": ASSETS / "lapa106_meanface.txt"}

@@ -115,9 +115,9 @@ def test_the_shipped_model_follows_at_least_as_far_as_it_did(lm):
 
 def test_the_shipped_part_models_follow_the_eyes_and_mouth(lm):
     """`--parts starter` (the shipped eye and mouth models, `constants.STARTER_PARTS`) on the same
-    photo: eye follow 0.57 (enlarge 0.48, shrink 0.43, open 0.79), the lens 0.49 and the mouth 0.76
-    (wider 0.88, opened 0.61, lips 0.79), against 0.20, 0.12 and 0.42 without them; the floors sit at
-    about three quarters."""
+    photo: eye follow 0.62 (enlarge 0.55, shrink 0.41, open 0.90), the lens 0.57 and the mouth 0.87
+    (wider 0.90, opened 0.80, lips 0.91), against 0.20, 0.12 and 0.42 without them (the first part
+    models, 48 and 64 px: 0.57, 0.49, 0.76); the floors sit at about three quarters."""
     from pipnet106 import Landmarker
     from pipnet106.fileio import read_image
     from pipnet106.infer.backends import load_parts
@@ -127,4 +127,4 @@ def test_the_shipped_part_models_follow_the_eyes_and_mouth(lm):
     with Landmarker.default(parts=load_parts(["starter"])) as fine:
         rep = follow.measure_follow(fine, [(image, f.points) for f in faces], follow.CHANGES[:7])
     got = {k: round(rep["parts"][k], 3) for k in ("eyes", "eyes_unseen_warp", "mouth")}
-    assert got["eyes"] >= 0.42 and got["eyes_unseen_warp"] >= 0.36 and got["mouth"] >= 0.57, got
+    assert got["eyes"] >= 0.46 and got["eyes_unseen_warp"] >= 0.42 and got["mouth"] >= 0.65, got

@@ -24,8 +24,8 @@ PAUSE_ENV = "PIPNET106_PAUSE_AFTER"
 
 PARTS_HELP = ("part models (eye, mouth) run after the face model, re-cropping each part at a finer scale: "
               "ONNX files of `part:` runs, or 'starter' for the shipped eye and mouth models (follow of "
-              "known changes: eyes 0.18 -> 0.53, mouth 0.43 -> 0.80; NME eyes -20%%, pupils -49%%, mouth -19%%; "
-              "about 1.7-2x the time per face; docs/model-card.md)")
+              "known changes: eyes 0.19 -> 0.59, mouth 0.45 -> 0.84; NME eyes -15%%, pupils -55%%, mouth -18%%; "
+              "about 2.5x the time per face; docs/model-card.md)")
 
 
 def register(sub) -> None:
