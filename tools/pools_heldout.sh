@@ -31,34 +31,23 @@ held = np.random.default_rng(0).choice(persons, size=int(round(len(persons) * 0.
 Path(sys.argv[2]).write_text("\n".join(sorted(held)) + "\n")
 PY
 $PY tools/v2_split.py "$L/lfw" --out "$S/lfw" --by lfw --held-persons "$S/lfw_v1_heldout_persons.txt"
-# held-out sets at 256 px (one training face only: prepare needs both lists to leave the rest out)
-heldout() {
-  head -1 "$S/$4/train_names.txt" > "$S/$4/one_train.txt"
-  .venv/bin/pipnet106 prepare "$2" --labels-dir "$3" --out "$DATA/evalprep/$1" --crop face --size 256 \
-      --train-list "$S/$4/one_train.txt" --test-list "$S/$4/test_names.txt" || test $? -eq 1
+# held-out sets at 256 px (one training face only: prepare needs both lists to leave the rest out), then
+# the training faces at 256 px (LFW: a seeded 1,500 of its training photos, as v2's pool held 1,500
+# besides the held-out persons)
+declare -A SRC=([webmorph]="$P/webmorph/inst" [prima]="$P/prima/HPE/Prima_Dataset" [mebeauty]="$P/mebeauty/original_images"
+  [cuhk]="$P/cuhk/net_7876" [aaf]="$P/aaf/All-Age-Faces Dataset/original images" [utk]="$P/utk1/crop_part1" [lfw]="$P/lfw/all")
+prep256() { # OUT POOL TRAIN_LIST
+  local lab=$L/$2; [ "$2" = utk ] && lab=$L/utk1
+  .venv/bin/pipnet106 prepare "${SRC[$2]}" --labels-dir "$lab/labels" --out "$DATA/$1/$2" --crop face --size 256 \
+      --train-list "$S/$2/$3" --test-list "$S/$2/test_names.txt" || test $? -eq 1
 }
-heldout webmorph "$P/webmorph/inst" "$L/webmorph/labels" webmorph
-heldout prima "$P/prima/HPE/Prima_Dataset" "$L/prima/labels" prima
-heldout mebeauty "$P/mebeauty/original_images" "$L/mebeauty/labels" mebeauty
-heldout cuhk "$P/cuhk/net_7876" "$L/cuhk/labels" cuhk
-heldout aaf "$P/aaf/All-Age-Faces Dataset/original images" "$L/aaf/labels" aaf
-heldout utk "$P/utk1/crop_part1" "$L/utk1/labels" utk
-heldout lfw "$P/lfw/all" "$L/lfw/labels" lfw
-# training faces at 256 px (LFW: a seeded 1,500 of its training photos, as v2's pool held 1,500 besides
-# the held-out persons) and v2's pose-balanced mix with LFW three times
-$PY -c "import numpy as np, sys; t = open('$S/lfw/train_names.txt').read().split(); \
+$PY -c "import numpy as np; t = open('$S/lfw/train_names.txt').read().split(); \
 print('\n'.join(sorted(np.random.default_rng(0).choice(t, 1500, replace=False))))" > "$S/lfw/train1500.txt"
-train256() {
-  .venv/bin/pipnet106 prepare "$2" --labels-dir "$3" --out "$DATA/prep256/$1" --crop face --size 256 \
-      --train-list "$S/$4/${5:-train_names.txt}" --test-list "$S/$4/test_names.txt" || test $? -eq 1
-}
-train256 webmorph "$P/webmorph/inst" "$L/webmorph/labels" webmorph
-train256 prima "$P/prima/HPE/Prima_Dataset" "$L/prima/labels" prima
-train256 mebeauty "$P/mebeauty/original_images" "$L/mebeauty/labels" mebeauty
-train256 cuhk "$P/cuhk/net_7876" "$L/cuhk/labels" cuhk
-train256 aaf "$P/aaf/All-Age-Faces Dataset/original images" "$L/aaf/labels" aaf
-train256 utk "$P/utk1/crop_part1" "$L/utk1/labels" utk
-train256 lfw "$P/lfw/all" "$L/lfw/labels" lfw train1500.txt
+for p in webmorph prima mebeauty cuhk aaf utk lfw; do
+  head -1 "$S/$p/train_names.txt" > "$S/$p/one_train.txt"
+  prep256 evalprep $p one_train.txt
+  if [ $p = lfw ]; then prep256 prep256 $p train1500.txt; else prep256 prep256 $p train_names.txt; fi
+done
 D=$DATA/prep256
 $PY tools/v2_mix.py --pools lfw=$D/lfw utk=$D/utk mebeauty=$D/mebeauty prima=$D/prima cuhk=$D/cuhk aaf=$D/aaf \
     webmorph=$D/webmorph --splits "$S" --out $D/mix
