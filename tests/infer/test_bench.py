@@ -44,13 +44,13 @@ def test_part_stage_is_its_own_column_and_overhead_stays_the_face_pipelines(monk
             timed[key] = fn
         return real_race(fns, 1, warmup=0, block=1)
 
-    calls = []
     monkeypatch.setattr(bench_mod, "race", spy)
     rows = bench_mod.bench([STARTER_ONNX], batches=(1,), threads=(1,), repeats=1, parts=["starter"])
     assert set(timed) == {(STARTER_ONNX, "net"), (STARTER_ONNX, "pipe"), (STARTER_ONNX, "parts")}
     # the "pipe" function is the face pipeline alone, the "parts" one runs the part models on top
     from pipnet106.infer import parts as parts_mod
 
+    calls = []
     monkeypatch.setattr(parts_mod.PartRefiner, "refine", lambda self, *a: calls.append(1) or a[1:])
     timed[STARTER_ONNX, "pipe"]()
     assert calls == []

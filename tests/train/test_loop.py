@@ -432,11 +432,16 @@ def _reap(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _interrupt(prepared: Path, out: Path, sig: int, log_path: Path) -> subprocess.Popen:
-    """Start a 2-epoch training, send `sig` when it is paused after step 1 of epoch 1, wait for the exit."""
-    proc = _start_paused(train_args(prepared, out) + ["--save-every", "0"], out, "0:1", log_path)
+def _interrupt(prepared: Path, out: Path, sig: int, log_path: Path, *extra: str,
+               group: bool = False) -> subprocess.Popen:
+    """Start a 2-epoch training, send `sig` when it is paused after step 1 of epoch 1, wait for the exit.
+    `group`: to the child's whole process group (its DataLoader workers too), as a terminal's Ctrl-C does."""
+    proc = _start_paused(train_args(prepared, out, "--save-every", "0", *extra), out, "0:1", log_path, group=group)
     try:
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         proc.wait(120)
     finally:
         _reap(proc)
@@ -466,13 +471,7 @@ def test_signal_to_the_whole_group_with_workers_prints_one_line(prepared, tmp_pa
     # A terminal's Ctrl-C (and `pkill -f "pipnet106 train"`) reaches the DataLoader workers too; a worker
     # killed mid-batch used to add the DataLoader's own "worker ... is killed by signal" traceback.
     out = tmp_path / "g"
-    argv = train_args(prepared, out, "--save-every", "0", "--set", "workers=2")
-    proc = _start_paused(argv, out, "0:1", tmp_path / "g.log", group=True)
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(120)
-    finally:
-        _reap(proc)
+    proc = _interrupt(prepared, out, sig, tmp_path / "g.log", "--set", "workers=2", group=True)
     text = (tmp_path / "g.log").read_text()
     assert proc.returncode == 128 + sig, text[-2000:]
     assert "Traceback" not in text and "killed by signal" not in text, text[-2000:]

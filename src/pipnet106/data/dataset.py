@@ -51,7 +51,6 @@ def list_path(data_dir: str | Path, name: str) -> Path:
     return p if p.is_absolute() else Path(data_dir) / p
 
 
-
 def worker_ignores_stop_signals(worker_id: int) -> None:
     """DataLoader `worker_init_fn`: leave Ctrl-C and SIGTERM to the main process.
 
