@@ -46,6 +46,11 @@ class Config:
     """'' = a whole-face model; 'eye' or 'mouth' = a local-stage model that refines that part's points on
     crops cut from the face data at a finer pixel density (`data.parts`; set `layout` to lapa106_eye /
     lapa106_mouth and `crop_enlarge` to the part crop's enlargement, or 0 for its default)."""
+    part_box_lag: float = 0.0
+    """Part models: the crop box lags the shape augmentation by a random fraction in [0, part_box_lag]
+    (0 = the box from the warped labels; 1 = up to the box of the labels before the warp, where a face
+    model that does not follow the change puts it at inference). A box that always fits the eye teaches
+    the model the eye's size in the crop instead of reading it from the photo."""
     head: str = "pip"
     """What the network predicts on the backbone (`constants.HEAD_NAMES`, docs/heads.md): pip (PIPNet),
     regression (PFLD-style coordinates), simcc (RTMPose-style 1-D classification per axis) or heatmap
@@ -264,6 +269,8 @@ def validate(cfg: Config) -> None:
             raise UserError(f"unknown part {cfg.part!r}; known: {', '.join(PARTS)}")
         if get_layout(cfg.layout).name != PARTS[cfg.part].layout.name:
             raise UserError(f"part: {cfg.part} models predict layout {PARTS[cfg.part].layout.name}, not {cfg.layout}")
+    if not 0.0 <= cfg.part_box_lag <= 1.0:
+        raise UserError(f"part_box_lag must be in [0, 1] (got {cfg.part_box_lag})")
     if not cfg.crop_enlarge >= 0:
         raise UserError(f"crop_enlarge must be > 0, or 0 to take it from the prepared data (got {cfg.crop_enlarge})")
     # torch-free: the built-in names, plus any registered since `models` was imported

@@ -145,3 +145,32 @@ def test_the_shipped_eye_model_refines_only_the_eyes_and_carries_the_terms(lm):
     with pytest.raises(UserError, match="nothere.onnx: part model not found"):
         load_parts(["nothere.onnx"])
     assert main(["predict", str(DEMO_PHOTO), "--parts", "nothere.onnx", "--out", "/nonexistent/x"]) == 2
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("lag", [0.0, 1.0])
+def test_part_box_lag_lets_the_crop_miss_a_changed_eye(tmp_path, lag):
+    """Training crops of a shape-augmented eye: with `part_box_lag` 0 the box is cut from the warped
+    labels, so the eye always spans the crop's side / enlargement exactly (a size the model can learn
+    instead of reading it); with lag 1 the box may come from the labels before the warp, as the face
+    model's points place it at inference, and the eye's span in the crop varies."""
+    from pipnet106.config import Config
+    from pipnet106.data.parts import PartDataset
+    from pipnet106.data.prepare import prepare
+    from pipnet106.synth.faces import generate_dataset
+
+    generate_dataset(tmp_path / "src", 4, seed=2, size_range=(200, 220))
+    prepare(tmp_path / "src", tmp_path / "data", size=192, crop="face", test_frac=0.25, progress=False, verbose=False)
+    cfg = Config.from_dict(dict(layout="lapa106_eye", part="eye", input_size=48, net_stride=8, num_nb=3,
+                                crop_enlarge=1.8, shape_prob=1.0, part_box_lag=lag))
+    ds = PartDataset(tmp_path / "data", "train.txt", cfg, PARTS["eye"], np.zeros((10, 3), int), train=True)
+    spans = []
+    for k in range(len(ds)):
+        _, q, m = ds.load(k, np.random.default_rng(k))
+        ring = q[:9][m[:9]]
+        spans.append((ring.max(0) - ring.min(0)).max() * 1.8 / 48)
+    spans = np.array(spans)
+    if lag == 0:
+        np.testing.assert_allclose(spans, 1.0, atol=1e-6)   # the eye fills the box, whatever the warp did
+    else:
+        assert np.abs(spans - 1).max() > 0.03, spans

@@ -11,6 +11,10 @@ Training cuts the parts from a prepared folder of faces (`prepare --crop face`, 
 face model's input size): the face's shape augmentation runs first on the whole face (so an eye
 grows while the face around it stays), then the part is cut and gets the usual augmentation
 (whose random shift, scale and rotation stand for the face model's errors in placing the crop).
+With `part_box_lag` the crop box is cut from the labels part of the way back to where they were
+before the shape change, as the face model's points (which follow a fifth of such a change) place
+it at inference: a box that always fits the changed eye lets the model learn the eye's size from
+the crop instead of reading it from the photo (docs/model-card.md, "The crop box that lags the change").
 """
 from __future__ import annotations
 
@@ -92,14 +96,16 @@ class PartDataset(Dataset):
         image = read_image(self.root / name, exif=False)
         mask = np.isfinite(pts).all(axis=1)
         full = np.where(mask[:, None], pts, 0.0) * np.array([image.shape[1], image.shape[0]])
+        idx, mirrored = self.spec.instances()[which]
+        before = full[list(idx)]
         if rng is not None and self.face_aug is not None and self.face_aug.shape_prob:
             image, full, _ = self.face_aug.reshape(image, full, mask, rng)
-        idx, mirrored = self.spec.instances()[which]
         p, m = full[list(idx)], mask[list(idx)]
         if not m.any():
             raise UserError(f"{self.root / name}: no labelled {self.spec.name} point")
+        lag = rng.uniform(0.0, self.cfg.part_box_lag) if rng is not None and self.cfg.part_box_lag > 0 else 0.0
         size = self.cfg.input_size
-        t = crop_from_points(p[m], size, self.enlarge)
+        t = crop_from_points((p + lag * (before - p))[m], size, self.enlarge)
         crop, q = t.apply(image), t.to_crop(p)
         if mirrored:
             crop, q = mirror_crop(crop), mirror_points(q, size)
