@@ -115,9 +115,10 @@ def test_the_shipped_model_follows_at_least_as_far_as_it_did(lm):
 
 def test_the_shipped_part_models_follow_the_eyes_and_mouth(lm):
     """`--parts starter` (the shipped eye and mouth models, `constants.STARTER_PARTS`) on the same
-    photo: eye follow 0.62 (enlarge 0.55, shrink 0.41, open 0.90), the lens 0.57 and the mouth 0.87
-    (wider 0.90, opened 0.80, lips 0.91), against 0.20, 0.12 and 0.42 without them (the first part
-    models, 48 and 64 px: 0.57, 0.49, 0.76); the floors sit at about three quarters."""
+    photo: eye follow 0.79 (enlarge 0.78, shrink 0.65, open 0.95), the lens 0.75 and the mouth 0.90
+    (wider 0.93, opened 0.85, lips 0.92), against 0.20, 0.12 and 0.42 without them (the part models
+    before `part_box_lag`: 0.62, 0.57, 0.87; the first ones, 48 and 64 px: 0.57, 0.49, 0.76); the
+    floors sit at about three quarters."""
     from pipnet106 import Landmarker
     from pipnet106.fileio import read_image
     from pipnet106.infer.backends import load_parts
@@ -127,4 +128,4 @@ def test_the_shipped_part_models_follow_the_eyes_and_mouth(lm):
     with Landmarker.default(parts=load_parts(["starter"])) as fine:
         rep = follow.measure_follow(fine, [(image, f.points) for f in faces], follow.CHANGES[:7])
     got = {k: round(rep["parts"][k], 3) for k in ("eyes", "eyes_unseen_warp", "mouth")}
-    assert got["eyes"] >= 0.46 and got["eyes_unseen_warp"] >= 0.42 and got["mouth"] >= 0.65, got
+    assert got["eyes"] >= 0.59 and got["eyes_unseen_warp"] >= 0.56 and got["mouth"] >= 0.67, got

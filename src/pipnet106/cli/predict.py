@@ -24,7 +24,7 @@ PAUSE_ENV = "PIPNET106_PAUSE_AFTER"
 
 PARTS_HELP = ("part models (eye, mouth) run after the face model, re-cropping each part at a finer scale: "
               "ONNX files of `part:` runs, or 'starter' for the shipped eye and mouth models (follow of "
-              "known changes: eyes 0.19 -> 0.59, mouth 0.45 -> 0.84; NME eyes -15%%, pupils -55%%, mouth -18%%; "
+              "known changes: eyes 0.19 -> 0.81, mouth 0.45 -> 0.82; NME eyes -18%%, pupils -55%%, mouth -23%%; "
               "about 2.5x the time per face; docs/model-card.md)")
 
 
