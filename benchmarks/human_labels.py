@@ -32,6 +32,7 @@ from pipnet106.data.dataset import list_path
 from pipnet106.data.formats import read_list
 from pipnet106.fileio import atomic_write_json, read_image
 from pipnet106.infer.backends import load_backend
+from pipnet106.infer.parts import PartRefiner
 from pipnet106.layout import LAPA106
 from pipnet106.measures import eye_opening, mouth_opening
 from pipnet106.train.evaluate import nme
@@ -93,14 +94,13 @@ def repeat_eye(parts, passes: int) -> None:
     """The eye model run `passes` times, each crop cut from the previous pass's points: how far a
     part model that draws toward the usual size closes the gap when its crop follows its own output."""
     once = parts.refine
-    eyes = [(spec, b) for spec, b in parts.parts if spec.name == "eye"]
+    eyes = PartRefiner([b for spec, b in parts.parts if spec.name == "eye"])
 
     def refine(image, points, conf, vis):
-        points, conf, vis = once(image, points, conf, vis)
+        out = once(image, points, conf, vis)
         for _ in range(passes - 1):
-            for spec, b in eyes:
-                parts._refine_part(image, spec, b, points, conf, vis)
-        return points, conf, vis
+            out = eyes.refine(image, *out)
+        return out
 
     parts.refine = refine
 
